@@ -1,0 +1,3 @@
+from atlas_sa.cli.main import main
+
+main()

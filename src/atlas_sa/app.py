@@ -1,0 +1,47 @@
+"""Wires the application: middleware, error handlers, routers. No logic lives here."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from atlas_sa import __version__, health
+from atlas_sa.kit.clock import Clock, SystemClock
+from atlas_sa.kit.db import Database
+from atlas_sa.kit.handlers import install_error_handlers
+from atlas_sa.kit.negotiation import FormatMiddleware
+from atlas_sa.kit.state import AppState
+from atlas_sa.orgs import endpoints as orgs
+from atlas_sa.projects import endpoints as projects
+from atlas_sa.settings import Settings
+
+
+def create_app(
+    settings: Settings | None = None, *, clock: Clock | None = None, database: Database | None = None
+) -> FastAPI:
+    settings = settings or Settings()
+    db = database or Database(settings.database_url, pool_size=settings.db_pool_size)
+    state = AppState(settings=settings, db=db, clock=clock or SystemClock())
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        yield
+        if database is None:
+            await db.dispose()
+
+    app = FastAPI(
+        title="atlas-sa: MongoDB Atlas Administration API v2, Service Accounts",
+        version=__version__,
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+    )
+    app.state.atlas = state
+    install_error_handlers(app)
+    app.add_middleware(FormatMiddleware)
+    for router in (health.router, orgs.router, projects.router):
+        app.include_router(router)
+        state.routes.extend(router.routes)
+    return app

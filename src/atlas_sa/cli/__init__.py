@@ -1,0 +1,1 @@
+"""The ``atlas-sa`` command line. It calls services directly, never over HTTP."""

@@ -1,0 +1,134 @@
+"""``atlas-sa serve | db upgrade | db current``.
+
+Failures a user can cause (a bad database URL, an unreachable database, a busy port) end with one line on stderr
+and a non-zero exit code, never a traceback.
+"""
+
+from __future__ import annotations
+
+import errno
+import socket
+import sys
+from typing import Annotated, NoReturn
+
+import typer
+from pydantic import ValidationError
+from sqlalchemy.exc import SQLAlchemyError
+
+from atlas_sa import __version__
+from atlas_sa.kit.db import DatabaseUrlError, parse_database_url
+from atlas_sa.settings import Settings
+
+app = typer.Typer(help="atlas-sa: a self-hostable Atlas Admin API v2 Service Accounts server.", no_args_is_help=True)
+db_app = typer.Typer(help="Database schema management.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+
+DatabaseUrlOption = Annotated[
+    str | None,
+    typer.Option(
+        "--database-url", help="SQLAlchemy URL; default from ATLAS_SA_DATABASE_URL or sqlite:///./atlas-sa.db"
+    ),
+]
+
+
+def fail(message: str, code: int = 1) -> NoReturn:
+    typer.echo(f"atlas-sa: error: {message}", err=True)
+    raise typer.Exit(code)
+
+
+def load_settings(**overrides: object) -> Settings:
+    try:
+        settings = Settings(**{k: v for k, v in overrides.items() if v is not None})  # type: ignore[arg-type]
+        parse_database_url(settings.database_url)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        fail(f"invalid setting {'.'.join(str(p) for p in first['loc']) or ''}: {first['msg']}", 2)
+    except DatabaseUrlError as exc:
+        fail(str(exc), 2)
+    return settings
+
+
+def safe_url(raw: str) -> str:
+    return parse_database_url(raw).render_as_string(hide_password=True)
+
+
+def migrate(settings: Settings) -> None:
+    from atlas_sa.migrations import upgrade  # noqa: PLC0415 - Alembic is imported only by commands that migrate
+
+    try:
+        upgrade(settings.database_url)
+    except SQLAlchemyError as exc:
+        reason = (str(getattr(exc, "orig", None) or exc).strip().splitlines() or [type(exc).__name__])[0]
+        fail(f"cannot use database {safe_url(settings.database_url)}: {reason}")
+
+
+def bind_socket(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        if exc.errno == errno.EADDRINUSE:
+            fail(f"port {port} on {host} is already in use")
+        fail(f"cannot listen on {host}:{port}: {exc.strerror}")
+    sock.listen(2048)
+    sock.set_inheritable(True)
+    return sock
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Address to listen on (default 127.0.0.1).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port to listen on (default 8080).")] = None,
+    database_url: DatabaseUrlOption = None,
+) -> None:
+    """Apply pending migrations, then serve the API."""
+    import uvicorn  # noqa: PLC0415 - the server is needed only by this command
+
+    from atlas_sa.app import create_app  # noqa: PLC0415
+
+    settings = load_settings(host=host, port=port, database_url=database_url)
+    migrate(settings)
+    sock = bind_socket(settings.host, settings.port)
+    config = uvicorn.Config(
+        create_app(settings),
+        log_level=settings.log_level,
+        forwarded_allow_ips=",".join(settings.trusted_proxies) or None,
+        proxy_headers=bool(settings.trusted_proxies),
+        server_header=False,
+        timeout_graceful_shutdown=30,
+    )
+    typer.echo(f"atlas-sa {__version__} serving on http://{settings.host}:{sock.getsockname()[1]}", err=True)
+    uvicorn.Server(config).run(sockets=[sock])
+
+
+@db_app.command("upgrade")
+def db_upgrade(database_url: DatabaseUrlOption = None) -> None:
+    """Apply every pending migration."""
+    settings = load_settings(database_url=database_url)
+    migrate(settings)
+    typer.echo(f"database {safe_url(settings.database_url)} is at the latest schema")
+
+
+@db_app.command("current")
+def db_current(database_url: DatabaseUrlOption = None) -> None:
+    """Print the schema revision the database is at."""
+    from atlas_sa.migrations import current_revision  # noqa: PLC0415
+
+    settings = load_settings(database_url=database_url)
+    try:
+        typer.echo(current_revision(settings.database_url) or "(empty database)")
+    except SQLAlchemyError as exc:
+        fail(f"cannot use database {safe_url(settings.database_url)}: {type(exc).__name__}")
+
+
+@app.command()
+def version() -> None:
+    """Print the version."""
+    typer.echo(__version__)
+
+
+def main() -> None:
+    sys.exit(app())

@@ -1,0 +1,117 @@
+"""Storage: one async engine per process, SQLite (default) or PostgreSQL, and the request's unit of work.
+
+Services and repositories never commit: the route wrapper (:mod:`atlas_sa.kit.routing`) commits once, before the
+response leaves, so nothing is acknowledged that is not durable.
+
+SQLite runs in WAL mode with foreign keys on. pysqlite's own transaction handling is switched off so that write
+requests can open their transaction with ``BEGIN IMMEDIATE``: taking the write lock up front means two concurrent
+writers queue on ``busy_timeout`` instead of one failing with "database is locked" when it upgrades a read lock.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from sqlalchemy import event, text
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.pool import StaticPool
+
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+
+
+class DatabaseUrlError(ValueError):
+    """The database URL cannot be used; the message is one line, fit for a CLI error."""
+
+
+def parse_database_url(raw: str) -> URL:
+    """Normalise a user-given URL to the async driver we run: ``sqlite+aiosqlite`` or ``postgresql+psycopg``."""
+    try:
+        url = make_url(raw)
+    except ArgumentError as exc:
+        raise DatabaseUrlError(
+            f"cannot parse database URL {raw!r}: expected sqlite:///PATH or postgresql://..."
+        ) from exc
+    backend, _, driver = url.drivername.partition("+")
+    if backend == "sqlite" and driver in ("", "pysqlite", "aiosqlite"):
+        return url.set(drivername="sqlite+aiosqlite")
+    if backend in ("postgresql", "postgres") and driver in ("", "psycopg", "psycopg2"):
+        return url.set(drivername="postgresql+psycopg")
+    raise DatabaseUrlError(
+        f"unsupported database URL scheme {url.drivername!r}: use sqlite:///PATH or postgresql+psycopg://USER@HOST/DB"
+    )
+
+
+def sync_url(url: URL) -> URL:
+    """The same database through a synchronous driver, for Alembic."""
+    if url.get_backend_name() == "sqlite":
+        return url.set(drivername="sqlite+pysqlite")
+    return url
+
+
+def is_memory_sqlite(url: URL) -> bool:
+    return url.get_backend_name() == "sqlite" and url.database in (None, "", ":memory:")
+
+
+def install_sqlite_pragmas(sync_engine: Any) -> None:
+    @event.listens_for(sync_engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        # FULL: a commit the client saw acknowledged survives power loss too, not only a process crash.
+        cursor.execute("PRAGMA synchronous=FULL")
+        cursor.close()
+
+    @event.listens_for(sync_engine, "begin")
+    def _on_begin(connection: Any) -> None:
+        mode = connection.get_execution_options().get("sqlite_begin", "DEFERRED")
+        connection.exec_driver_sql(f"BEGIN {mode}")
+
+
+class Database:
+    def __init__(self, raw_url: str, *, echo: bool = False, pool_size: int = 10) -> None:
+        self.url = parse_database_url(raw_url)
+        self.is_sqlite = self.url.get_backend_name() == "sqlite"
+        kwargs: dict[str, Any] = {"echo": echo}
+        if is_memory_sqlite(self.url):
+            kwargs["poolclass"] = StaticPool
+            kwargs["connect_args"] = {"check_same_thread": False}
+        elif not self.is_sqlite:
+            kwargs.update(pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
+        self.engine: AsyncEngine = create_async_engine(self.url, **kwargs)
+        if self.is_sqlite:
+            install_sqlite_pragmas(self.engine.sync_engine)
+            write_engine = self.engine.execution_options(sqlite_begin="IMMEDIATE")
+        else:
+            write_engine = self.engine
+        self._read_sessions = async_sessionmaker(self.engine, expire_on_commit=False, autoflush=False)
+        self._write_sessions = async_sessionmaker(write_engine, expire_on_commit=False, autoflush=False)
+
+    def session(self, *, write: bool) -> AsyncSession:
+        return (self._write_sessions if write else self._read_sessions)()
+
+    @asynccontextmanager
+    async def unit_of_work(self, *, write: bool = True) -> AsyncIterator[AsyncSession]:
+        """A session that commits when the block succeeds and rolls back when it raises (CLI and tests)."""
+        session = self.session(write=write)
+        try:
+            yield session
+            await session.commit()
+        except BaseException:
+            await session.rollback()
+            raise
+        finally:
+            await session.close()
+
+    async def ping(self) -> None:
+        async with self.engine.connect() as connection:
+            await connection.execute(text("SELECT 1"))
+
+    async def dispose(self) -> None:
+        await self.engine.dispose()

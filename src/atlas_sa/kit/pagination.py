@@ -1,0 +1,127 @@
+"""Atlas list pages: ``pageNum`` / ``itemsPerPage`` / ``includeCount`` in, ``{links, results, totalCount}`` out.
+
+Links follow what real Atlas responses show: ``self`` carries the request's other query parameters first, then
+``pageNum`` and ``itemsPerPage``; ``next`` and ``previous`` carry ``itemsPerPage`` before ``pageNum``. ``next`` is
+present only when more items exist, ``previous`` only after the first page.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Annotated, Any
+from urllib.parse import urlencode
+
+from fastapi import Query
+from pydantic import BaseModel
+from starlette.requests import Request
+
+from atlas_sa.kit.rendering import to_jsonable
+
+MAX_ITEMS_PER_PAGE = 500
+DEFAULT_ITEMS_PER_PAGE = 100
+_PAGING_PARAMS = frozenset({"pageNum", "itemsPerPage"})
+
+
+@dataclass(frozen=True, slots=True)
+class PageRequest:
+    page_num: int = 1
+    items_per_page: int = DEFAULT_ITEMS_PER_PAGE
+    include_count: bool = True
+
+    @property
+    def offset(self) -> int:
+        return (self.page_num - 1) * self.items_per_page
+
+    @property
+    def limit(self) -> int:
+        return self.items_per_page
+
+
+PageNum = Annotated[
+    int,
+    Query(
+        alias="pageNum",
+        ge=1,
+        description="Number of the page that displays the current set of the total objects that the response returns.",
+    ),
+]
+ItemsPerPage = Annotated[
+    int,
+    Query(
+        alias="itemsPerPage",
+        ge=1,
+        le=MAX_ITEMS_PER_PAGE,
+        description="Number of items that the response returns per page.",
+    ),
+]
+IncludeCount = Annotated[
+    bool,
+    Query(
+        alias="includeCount",
+        description="Flag that indicates whether the response returns the total number of items (`totalCount`).",
+    ),
+]
+
+
+async def paging(page_num: PageNum = 1, items_per_page: ItemsPerPage = DEFAULT_ITEMS_PER_PAGE) -> PageRequest:
+    """For list operations without ``includeCount`` (the service-account lists): the count is always given."""
+    return PageRequest(page_num, items_per_page, True)
+
+
+async def paging_with_count(
+    page_num: PageNum = 1,
+    items_per_page: ItemsPerPage = DEFAULT_ITEMS_PER_PAGE,
+    include_count: IncludeCount = True,
+) -> PageRequest:
+    return PageRequest(page_num, items_per_page, include_count)
+
+
+def _href(base: str, others: list[tuple[str, str]], tail: list[tuple[str, int]]) -> str:
+    return f"{base}?{urlencode([*others, *tail])}"
+
+
+def page_links(request: Request, page: PageRequest, total: int) -> list[dict[str, str]]:
+    base = str(request.base_url).rstrip("/") + request.url.path
+    others = [(k, v) for k, v in request.query_params.multi_items() if k not in _PAGING_PARAMS]
+    links = [
+        {
+            "href": _href(base, others, [("pageNum", page.page_num), ("itemsPerPage", page.items_per_page)]),
+            "rel": "self",
+        },
+    ]
+    if page.page_num > 1:
+        links.append(
+            {
+                "href": _href(base, others, [("itemsPerPage", page.items_per_page), ("pageNum", page.page_num - 1)]),
+                "rel": "previous",
+            }
+        )
+    if page.offset + page.items_per_page < total:
+        links.append(
+            {
+                "href": _href(base, others, [("itemsPerPage", page.items_per_page), ("pageNum", page.page_num + 1)]),
+                "rel": "next",
+            }
+        )
+    return links
+
+
+def paginated(
+    request: Request,
+    page: PageRequest,
+    results: Sequence[BaseModel | dict[str, Any]],
+    total: int,
+) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "links": page_links(request, page, total),
+        "results": [to_jsonable(item) for item in results],
+    }
+    if page.include_count:
+        body["totalCount"] = total
+    return body
+
+
+def self_link(request: Request, path: str) -> list[dict[str, str]]:
+    """The ``links`` of a single resource: its own URL on this server."""
+    return [{"href": str(request.base_url).rstrip("/") + path, "rel": "self"}]

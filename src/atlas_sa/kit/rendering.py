@@ -1,0 +1,75 @@
+"""The only JSON writer of the API: envelope, pretty, media type and key order, for successes and errors alike.
+
+Atlas writes compact JSON with keys in alphabetical order, and 2-space indented JSON when ``pretty=true``. With
+``envelope=true`` the HTTP status is unchanged; a single object becomes ``{"status": N, "content": {...}}`` and a
+list object gains ``"status": N`` (decisions table).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from pydantic import BaseModel
+from starlette.responses import Response
+
+from atlas_sa.errors import AtlasError
+from atlas_sa.kit.negotiation import RequestFormat, current_format, vendor_media_type
+
+ERROR_MEDIA_TYPE = "application/json"
+
+
+def dumps(data: Any, *, pretty: bool = False) -> bytes:
+    option = orjson.OPT_SORT_KEYS | (orjson.OPT_INDENT_2 if pretty else 0)
+    return orjson.dumps(data, option=option)
+
+
+def to_jsonable(payload: BaseModel | dict[str, Any] | list[Any]) -> Any:
+    if isinstance(payload, BaseModel):
+        return payload.model_dump(mode="json", by_alias=True, exclude_none=True)
+    return payload
+
+
+def _wrap(data: Any, status: int, fmt: RequestFormat) -> Any:
+    if not fmt.envelope:
+        return data
+    if isinstance(data, dict) and "results" in data:
+        return {**data, "status": status}
+    return {"status": status, "content": data}
+
+
+def render(
+    payload: BaseModel | dict[str, Any] | list[Any],
+    status: int = 200,
+    *,
+    headers: dict[str, str] | None = None,
+    fmt: RequestFormat | None = None,
+) -> Response:
+    """A success response in the resolved resource version's media type."""
+    fmt = fmt or current_format()
+    body = dumps(_wrap(to_jsonable(payload), status, fmt), pretty=fmt.pretty)
+    media_type = vendor_media_type(fmt.version) + ";charset=utf-8" if fmt.version else "application/json"
+    response = Response(body, status_code=status, headers=headers)
+    response.headers["content-type"] = media_type
+    return response
+
+
+def ok(payload: BaseModel | dict[str, Any] | list[Any]) -> Response:
+    return render(payload, 200)
+
+
+def created(payload: BaseModel | dict[str, Any] | list[Any]) -> Response:
+    return render(payload, 201)
+
+
+def no_content() -> Response:
+    return Response(status_code=204)
+
+
+def render_error(error: AtlasError, fmt: RequestFormat | None = None) -> Response:
+    fmt = fmt or current_format()
+    body = dumps(_wrap(error.body(), error.status, fmt), pretty=fmt.pretty)
+    headers = {"X-Error-Code": error.error_code, **error.headers()}
+    response = Response(body, status_code=error.status, headers=headers)
+    response.headers["content-type"] = ERROR_MEDIA_TYPE
+    return response

@@ -1,0 +1,97 @@
+"""Routes that speak Atlas: each declares the resource versions it serves; the wrapper negotiates the version,
+checks the request media type, and runs the endpoint inside one unit of work that commits before the response
+leaves.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+from fastapi import APIRouter
+from fastapi.routing import APIRoute
+from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from atlas_sa.errors import InvalidQueryParameter
+from atlas_sa.kit.negotiation import (
+    check_request_media_type,
+    current_format,
+    resolve_version,
+    vendor_media_type,
+)
+
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+_SESSION_KEY = "atlas_sa.session"
+
+
+def _versioned_response_class(version: str) -> type[Response]:
+    # Only for the generated OpenAPI document, which keys response bodies by media type; rendering itself goes
+    # through :mod:`atlas_sa.kit.rendering`.
+    return type(f"AtlasJSON_{version.replace('-', '_')}", (JSONResponse,), {"media_type": vendor_media_type(version)})
+
+
+class AtlasRoute(APIRoute):
+    versions: tuple[str, ...] = ()
+
+    def __init__(self, path: str, endpoint: Callable[..., Any], **kwargs: Any) -> None:
+        if self.versions:
+            kwargs["response_class"] = _versioned_response_class(self.versions[-1])
+        super().__init__(path, endpoint, **kwargs)
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        original = super().get_route_handler()
+        versions = self.versions
+        takes_body = self.body_field is not None
+
+        async def handler(request: Request) -> Response:
+            fmt = current_format()
+            if fmt.bad_parameter is not None:
+                raise InvalidQueryParameter(fmt.bad_parameter)
+            fmt.version = resolve_version(request.headers.get("accept"), versions)
+            if takes_body:
+                content_type = request.headers.get("content-type")
+                if content_type is not None or request.headers.get("content-length", "0") != "0":
+                    check_request_media_type(content_type)
+            try:
+                response = await original(request)
+            except BaseException:
+                await _finish(request, commit=False)
+                raise
+            await _finish(request, commit=response.status_code < 400)
+            return response
+
+        return handler
+
+
+async def _finish(request: Request, *, commit: bool) -> None:
+    session: AsyncSession | None = request.scope.pop(_SESSION_KEY, None)
+    if session is None:
+        return
+    try:
+        if commit:
+            await session.commit()
+        else:
+            await session.rollback()
+    finally:
+        await session.close()
+
+
+async def request_session(request: Request) -> AsyncSession:
+    """The request's unit of work, opened on first use; write requests take the write lock up front on SQLite.
+
+    Dependencies are ``async def`` on purpose, here and in every feature: FastAPI runs plain ``def`` dependencies
+    in a thread pool, a hop that costs more than the work they do.
+    """
+    session: AsyncSession | None = request.scope.get(_SESSION_KEY)
+    if session is None:
+        session = request.app.state.atlas.db.session(write=request.method not in SAFE_METHODS)
+        request.scope[_SESSION_KEY] = session
+    return session
+
+
+def atlas_router(*versions: str, **kwargs: Any) -> APIRouter:
+    """A router whose routes serve the given resource versions (ISO dates)."""
+    route_class = type("AtlasRoute", (AtlasRoute,), {"versions": tuple(sorted(versions))})
+    return APIRouter(route_class=route_class, **kwargs)

@@ -1,0 +1,28 @@
+"""What the running app holds for its whole life, built once by :func:`atlas_sa.app.create_app`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from starlette.requests import Request
+
+from atlas_sa.kit.clock import Clock
+from atlas_sa.kit.db import Database
+from atlas_sa.settings import Settings
+
+
+@dataclass
+class AppState:
+    settings: Settings
+    db: Database
+    clock: Clock
+    # Every API route, for answering 405 with the full ``Allow`` list.
+    routes: list[Any] = field(default_factory=list)
+    # Feature-owned singletons (key material, caches) registered at start-up by name.
+    extras: dict[str, Any] = field(default_factory=dict)
+
+
+def app_state(request: Request) -> AppState:
+    state: AppState = request.app.state.atlas
+    return state

@@ -1,0 +1,26 @@
+"""All tables; importing this module registers them on :data:`Base.metadata` (Alembic needs that)."""
+
+from atlas_sa.models.auth import AccessToken, ApiKey, SigningKey
+from atlas_sa.models.base import Base, UTCDateTime
+from atlas_sa.models.orgs import DEFAULT_MAX_SECRET_VALIDITY_HOURS, Organization, Project
+from atlas_sa.models.service_accounts import (
+    AccessListEntry,
+    ProjectAssignment,
+    ServiceAccount,
+    ServiceAccountSecret,
+)
+
+__all__ = [
+    "DEFAULT_MAX_SECRET_VALIDITY_HOURS",
+    "AccessListEntry",
+    "AccessToken",
+    "ApiKey",
+    "Base",
+    "Organization",
+    "Project",
+    "ProjectAssignment",
+    "ServiceAccount",
+    "ServiceAccountSecret",
+    "SigningKey",
+    "UTCDateTime",
+]

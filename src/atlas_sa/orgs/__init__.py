@@ -1,0 +1,1 @@
+"""Organizations: ``/api/atlas/v2/orgs`` (resource version 2023-01-01)."""

@@ -1,0 +1,71 @@
+"""HTTP endpoints for organizations (``/api/atlas/v2/orgs``)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Query
+from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.requests import Request
+from starlette.responses import Response
+
+from atlas_sa.auth.dependencies import Caller
+from atlas_sa.kit.pagination import PageRequest, paginated, paging_with_count, self_link
+from atlas_sa.kit.rendering import created, ok
+from atlas_sa.kit.routing import atlas_router, request_session
+from atlas_sa.kit.state import app_state
+from atlas_sa.models import Organization
+from atlas_sa.orgs.repository import OrgRepository
+from atlas_sa.orgs.schemas import (
+    AtlasOrganization,
+    CreateOrganizationRequest,
+    CreateOrganizationResponse,
+    PaginatedOrganization,
+)
+from atlas_sa.orgs.service import OrgService
+
+ORGS_VERSION = "2023-01-01"
+router = atlas_router(ORGS_VERSION, prefix="/api/atlas/v2", tags=["Organizations"])
+
+
+async def org_service(request: Request, session: Annotated[AsyncSession, Depends(request_session)]) -> OrgService:
+    return OrgService(OrgRepository(session), app_state(request).clock)
+
+
+Orgs = Annotated[OrgService, Depends(org_service)]
+
+
+def org_schema(request: Request, org: Organization) -> AtlasOrganization:
+    return AtlasOrganization.model_validate(
+        {
+            "id": org.id,
+            "isDeleted": False,
+            "links": self_link(request, f"/api/atlas/v2/orgs/{org.id}"),
+            "name": org.name,
+        }
+    )
+
+
+@router.get("/orgs", operation_id="listOrganizations", response_model=PaginatedOrganization)
+async def list_organizations(
+    request: Request,
+    caller: Caller,
+    orgs: Orgs,
+    page: Annotated[PageRequest, Depends(paging_with_count)],
+    name: Annotated[str | None, Query(description="Human-readable label of the organization to return.")] = None,
+) -> Response:
+    rows, total = await orgs.list(caller, page, name)
+    return ok(paginated(request, page, [org_schema(request, org) for org in rows], total))
+
+
+@router.post("/orgs", operation_id="createOrganization", status_code=201, response_model=CreateOrganizationResponse)
+async def create_organization(
+    request: Request, caller: Caller, orgs: Orgs, body: CreateOrganizationRequest
+) -> Response:
+    org = await orgs.create(caller, body.name)
+    return created(CreateOrganizationResponse(organization=org_schema(request, org), orgOwnerId=body.org_owner_id))
+
+
+@router.get("/orgs/{orgId}", operation_id="getOrganization", response_model=AtlasOrganization)
+async def get_organization(request: Request, caller: Caller, orgs: Orgs, orgId: str) -> Response:  # noqa: N803
+    return ok(org_schema(request, await orgs.get(caller, orgId)))

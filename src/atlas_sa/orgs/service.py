@@ -1,0 +1,60 @@
+"""Organization rules: createOrganization, getOrganization, listOrganizations."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from atlas_sa.auth.principal import Principal
+from atlas_sa.auth.roles import Requirement, authorize
+from atlas_sa.errors import InvalidOrgId, OrgNotFound, UserUnauthorized
+from atlas_sa.kit.clock import Clock
+from atlas_sa.kit.ids import is_object_id, new_object_id
+from atlas_sa.kit.pagination import PageRequest
+from atlas_sa.models import Organization
+from atlas_sa.orgs.repository import OrgRepository
+
+
+def check_org_id(org_id: str) -> str:
+    """Malformed ids are 404 ``INVALID_ORG_ID`` (Atlas's catalogue answers 404, not 400)."""
+    if not is_object_id(org_id):
+        raise InvalidOrgId(org_id)
+    return org_id
+
+
+class OrgService:
+    def __init__(self, orgs: OrgRepository, clock: Clock) -> None:
+        self.orgs = orgs
+        self.clock = clock
+
+    async def require(self, org_id: str, *, for_update: bool = False) -> Organization:
+        """The organization, or 404 (``INVALID_ORG_ID`` when malformed, ``ORG_NOT_FOUND`` when unknown)."""
+        org = await self.orgs.get(check_org_id(org_id), for_update=for_update)
+        if org is None:
+            raise OrgNotFound(org_id)
+        return org
+
+    async def create(self, caller: Principal, name: str) -> Organization:
+        """createOrganization. Only the local system (the CLI) or an org owner may create organizations."""
+        if not (caller.is_system or "ORG_OWNER" in caller.org_roles):
+            raise UserUnauthorized
+        now = self.clock.now()
+        org = Organization(
+            id=new_object_id(now.timestamp()),
+            name=name,
+            created_at=now,
+            api_access_list_required=False,
+            max_secret_validity_hours=8760,
+        )
+        await self.orgs.add(org)
+        return org
+
+    async def get(self, caller: Principal, org_id: str) -> Organization:
+        """getOrganization (Organization Member)."""
+        org = await self.require(org_id)
+        authorize(caller, Requirement.ORG_MEMBER, org.id)
+        return org
+
+    async def list(self, caller: Principal, page: PageRequest, name: str | None) -> tuple[Sequence[Organization], int]:
+        """listOrganizations: the organizations the caller belongs to."""
+        only = None if caller.is_system else ([caller.org_id] if caller.org_id else [])
+        return await self.orgs.page(page, name=name, only_ids=only)

@@ -1,0 +1,82 @@
+"""Project rules: createProject, getProject, getProjectByName, listProjects, getOrganizationProjects,
+deleteProject."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from atlas_sa.auth.principal import Principal
+from atlas_sa.auth.roles import Requirement, authorize, satisfies, visible_project_ids
+from atlas_sa.errors import GroupAlreadyExists, GroupNameNotFound, GroupNotFound, InvalidGroupId
+from atlas_sa.kit.clock import Clock
+from atlas_sa.kit.ids import is_object_id, new_object_id
+from atlas_sa.kit.pagination import PageRequest
+from atlas_sa.models import Project
+from atlas_sa.orgs.service import OrgService
+from atlas_sa.projects.repository import DuplicateProjectName, ProjectRepository
+
+
+def check_group_id(group_id: str) -> str:
+    if not is_object_id(group_id):
+        raise InvalidGroupId(group_id)
+    return group_id
+
+
+class ProjectService:
+    def __init__(self, projects: ProjectRepository, orgs: OrgService, clock: Clock) -> None:
+        self.projects = projects
+        self.orgs = orgs
+        self.clock = clock
+
+    async def require(self, group_id: str) -> Project:
+        """The project, or 404 (``INVALID_GROUP_ID`` when malformed, ``GROUP_NOT_FOUND`` when unknown)."""
+        project = await self.projects.get(check_group_id(group_id))
+        if project is None:
+            raise GroupNotFound(group_id)
+        return project
+
+    async def create(self, caller: Principal, name: str, org_id: str) -> Project:
+        """createProject (Organization Project Creator). Names are unique within an organization: 409."""
+        org = await self.orgs.require(org_id)
+        authorize(caller, Requirement.ORG_GROUP_CREATOR, org.id)
+        now = self.clock.now()
+        project = Project(id=new_object_id(now.timestamp()), org_id=org.id, name=name, created_at=now)
+        try:
+            await self.projects.add(project)
+        except DuplicateProjectName:
+            raise GroupAlreadyExists(name) from None
+        return project
+
+    async def get(self, caller: Principal, group_id: str) -> Project:
+        """getProject (Project Read Only)."""
+        project = await self.require(group_id)
+        authorize(caller, Requirement.PROJECT_READ_ONLY, project.org_id, project.id)
+        return project
+
+    async def get_by_name(self, caller: Principal, name: str) -> Project:
+        """getProjectByName (Project Read Only). An invisible project is reported as absent."""
+        org_ids = None if caller.is_system else [caller.org_id or ""]
+        project = await self.projects.by_name(name, org_ids)
+        if project is None or not satisfies(caller, Requirement.PROJECT_READ_ONLY, project.org_id, project.id):
+            raise GroupNameNotFound(name)
+        return project
+
+    async def list(self, caller: Principal, page: PageRequest) -> tuple[Sequence[Project], int]:
+        """listProjects: every project the caller can see."""
+        if caller.is_system:
+            return await self.projects.page(page)
+        return await self.projects.page(page, org_id=caller.org_id or "", only_ids=visible_project_ids(caller))
+
+    async def list_for_org(
+        self, caller: Principal, org_id: str, page: PageRequest, name: str | None
+    ) -> tuple[Sequence[Project], int]:
+        """getOrganizationProjects (Organization Member): the org's projects the caller can see."""
+        org = await self.orgs.require(org_id)
+        authorize(caller, Requirement.ORG_MEMBER, org.id)
+        return await self.projects.page(page, org_id=org.id, only_ids=visible_project_ids(caller), name=name)
+
+    async def delete(self, caller: Principal, group_id: str) -> None:
+        """deleteProject (Project Owner). Service accounts assigned to it lose that assignment only."""
+        project = await self.require(group_id)
+        authorize(caller, Requirement.PROJECT_OWNER, project.org_id, project.id)
+        await self.projects.delete(project)

@@ -1,0 +1,94 @@
+"""The ``atlas-sa`` command as a user runs it: a real process, a real port, a real database."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.support.client import accept
+from tests.support.server import ATLAS_SA, free_port, live_server
+
+
+def run(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([ATLAS_SA, *args], capture_output=True, text=True, timeout=timeout, check=False)
+
+
+def test_serve_migrates_and_answers(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'fresh.db'}"
+    with live_server(url) as server:
+        created = httpx.post(
+            f"{server.base_url}/api/atlas/v2/orgs", json={"name": "acme"}, headers=accept("2023-01-01")
+        )
+        assert created.status_code == 201
+        org_id = created.json()["organization"]["id"]
+        got = httpx.get(f"{server.base_url}/api/atlas/v2/orgs/{org_id}", headers=accept("2023-01-01"))
+        assert got.json()["name"] == "acme"
+        assert httpx.get(f"{server.base_url}/readyz").json()["database"] == "ok"
+    assert (tmp_path / "fresh.db").exists()
+
+
+def test_serve_on_postgresql(postgresql_url: str) -> None:
+    with live_server(postgresql_url) as server:
+        response = httpx.get(f"{server.base_url}/api/atlas/v2/orgs", headers=accept("2023-01-01"))
+        assert response.status_code == 200
+
+
+def test_sigterm_shuts_down_gracefully(tmp_path: Path) -> None:
+    with live_server(f"sqlite:///{tmp_path / 'a.db'}") as server:
+        # uvicorn drains, then re-raises the signal it caught, so the exit status names SIGTERM.
+        assert server.stop() in (0, -signal.SIGTERM)
+        assert server.process.stderr is not None
+        assert b"Traceback" not in server.process.stderr.read()
+
+
+def test_busy_port_is_one_line(tmp_path: Path) -> None:
+    port = free_port()
+    with live_server(f"sqlite:///{tmp_path / 'a.db'}", port=port):
+        result = run("serve", "--port", str(port), "--database-url", f"sqlite:///{tmp_path / 'b.db'}")
+    assert result.returncode != 0
+    assert result.stderr.strip() == f"atlas-sa: error: port {port} on 127.0.0.1 is already in use"
+
+
+@pytest.mark.parametrize(
+    ("url", "needle"),
+    [
+        ("mysql://root@localhost/db", "unsupported database URL scheme"),
+        ("::::", "cannot parse database URL"),
+        ("postgresql+psycopg://nobody:hunter2@127.0.0.1:1/x", "cannot use database"),
+    ],
+)
+def test_bad_database_url_is_one_line(url: str, needle: str) -> None:
+    result = run("serve", "--database-url", url, "--port", str(free_port()))
+    assert result.returncode != 0
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert needle in lines[0]
+    assert "Traceback" not in result.stderr
+    assert "hunter2" not in result.stderr, "a password must never be printed"
+
+
+def test_db_upgrade_and_current(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'c.db'}"
+    assert run("db", "current", "--database-url", url).stdout.strip() == "(empty database)"
+    upgraded = run("db", "upgrade", "--database-url", url)
+    assert upgraded.returncode == 0, upgraded.stderr
+    current = run("db", "current", "--database-url", url).stdout.strip()
+    assert current.startswith("0")
+
+
+def test_database_url_from_environment(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'env.db'}"
+    result = subprocess.run(
+        [ATLAS_SA, "db", "upgrade"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        env={"PATH": "/usr/bin:/bin", "ATLAS_SA_DATABASE_URL": url},
+    )
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "env.db").exists()

@@ -1,0 +1,69 @@
+"""A real ``atlas-sa serve`` process on a loopback port, for tests that need a server over TCP."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+ATLAS_SA = str(Path(sys.executable).parent / "atlas-sa")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@dataclass
+class LiveServer:
+    process: subprocess.Popen[bytes]
+    base_url: str
+
+    def stop(self, sig: int = signal.SIGTERM) -> int:
+        if self.process.poll() is None:
+            self.process.send_signal(sig)
+        return self.process.wait(timeout=30)
+
+
+@contextmanager
+def live_server(
+    database_url: str, *, env: dict[str, str] | None = None, port: int | None = None
+) -> Iterator[LiveServer]:
+    port = port or free_port()
+    process = subprocess.Popen(
+        [ATLAS_SA, "serve", "--port", str(port), "--database-url", database_url],
+        env={**os.environ, "ATLAS_SA_LOG_LEVEL": "warning", **(env or {})},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    server = LiveServer(process, f"http://127.0.0.1:{port}")
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            if process.poll() is not None:
+                stderr = process.stderr.read().decode() if process.stderr else ""
+                raise RuntimeError(f"server exited with {process.returncode}: {stderr}")
+            try:
+                if httpx.get(f"{server.base_url}/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if time.monotonic() > deadline:
+                raise TimeoutError("server did not become healthy in 30 s")
+            time.sleep(0.1)
+        yield server
+    finally:
+        server.stop()
+        if process.stderr:
+            process.stderr.close()
