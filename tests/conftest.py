@@ -98,7 +98,7 @@ def clock() -> FrozenClock:
 
 @pytest.fixture
 def settings(database_url: str) -> Settings:
-    return Settings(database_url=database_url)
+    return Settings(database_url=database_url, secret_key="test-master-key-0123456789abcdef")
 
 
 @pytest.fixture

@@ -9,6 +9,7 @@ from fastapi import FastAPI
 
 from atlas_sa import __version__, health
 from atlas_sa.kit.clock import Clock, SystemClock
+from atlas_sa.kit.crypto import ServerKeys
 from atlas_sa.kit.db import Database
 from atlas_sa.kit.handlers import install_error_handlers
 from atlas_sa.kit.negotiation import FormatMiddleware
@@ -23,7 +24,7 @@ def create_app(
 ) -> FastAPI:
     settings = settings or Settings()
     db = database or Database(settings.database_url, pool_size=settings.db_pool_size)
-    state = AppState(settings=settings, db=db, clock=clock or SystemClock())
+    state = AppState(settings=settings, db=db, clock=clock or SystemClock(), keys=ServerKeys.from_settings(settings))
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:

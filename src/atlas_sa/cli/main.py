@@ -16,6 +16,7 @@ from pydantic import ValidationError
 from sqlalchemy.exc import SQLAlchemyError
 
 from atlas_sa import __version__
+from atlas_sa.kit.crypto import KeyError_, ServerKeys
 from atlas_sa.kit.db import DatabaseUrlError, parse_database_url
 from atlas_sa.settings import Settings
 
@@ -90,6 +91,10 @@ def serve(
     from atlas_sa.app import create_app  # noqa: PLC0415
 
     settings = load_settings(host=host, port=port, database_url=database_url)
+    try:
+        ServerKeys.from_settings(settings)
+    except KeyError_ as exc:
+        fail(str(exc))
     migrate(settings)
     sock = bind_socket(settings.host, settings.port)
     config = uvicorn.Config(

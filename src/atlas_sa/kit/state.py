@@ -8,6 +8,7 @@ from typing import Any
 from starlette.requests import Request
 
 from atlas_sa.kit.clock import Clock
+from atlas_sa.kit.crypto import ServerKeys
 from atlas_sa.kit.db import Database
 from atlas_sa.settings import Settings
 
@@ -17,6 +18,7 @@ class AppState:
     settings: Settings
     db: Database
     clock: Clock
+    keys: ServerKeys
     # Every API route, for answering 405 with the full ``Allow`` list.
     routes: list[Any] = field(default_factory=list)
     # Feature-owned singletons (key material, caches) registered at start-up by name.
