@@ -1,10 +1,18 @@
-# Sourced by the scripts: makes sure uv is there and the locked environment is installed.
+# Sourced by the scripts: makes sure uv is there and the locked environment is installed in .venv.
+# Usage: source scripts/_env.sh [requirements.lock|requirements-dev.lock]
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 export UV_PYTHON_DOWNLOADS=never
+lock="${1:-requirements-dev.lock}"
 if ! command -v uv >/dev/null 2>&1; then
   echo "scripts: installing uv (the project's package manager) with pip" >&2
   python3 -m pip install --quiet uv >&2
   hash -r
 fi
-uv sync --frozen --quiet
+if [ ! -x .venv/bin/python ]; then
+  uv venv --quiet --python "$(command -v python3)" .venv
+fi
+# The lock files pin every package with its hashes; install (not sync) so serve and test share one venv.
+uv pip install --quiet --python .venv/bin/python --require-hashes -r "$lock"
+uv pip install --quiet --python .venv/bin/python --no-deps -e .
+export PATH="$PWD/.venv/bin:$PATH"
