@@ -12,6 +12,7 @@ from atlas_sa.kit.clock import Clock, SystemClock
 from atlas_sa.kit.crypto import ServerKeys
 from atlas_sa.kit.db import Database
 from atlas_sa.kit.handlers import install_error_handlers
+from atlas_sa.kit.limits import BodyLimitMiddleware
 from atlas_sa.kit.negotiation import FormatMiddleware
 from atlas_sa.kit.state import AppState
 from atlas_sa.orgs import endpoints as orgs
@@ -41,6 +42,8 @@ def create_app(
     )
     app.state.atlas = state
     install_error_handlers(app)
+    # Starlette runs the middleware added last outermost: the format is known before a 413 is rendered.
+    app.add_middleware(BodyLimitMiddleware, max_body_bytes=settings.max_body_bytes)
     app.add_middleware(FormatMiddleware)
     for router in (health.router, orgs.router, projects.router):
         app.include_router(router)

@@ -133,7 +133,7 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     elif exc.status_code == 404:
         error = NotFoundRoute(request.url.path)
     elif exc.status_code == 413:
-        error = PayloadTooLarge(exc.detail)
+        error = PayloadTooLarge(app_state(request).settings.max_body_bytes)
     elif exc.status_code == 415:
         error = UnsupportedMediaType(request.headers.get("content-type", "(none)"))
     elif exc.status_code == 400:

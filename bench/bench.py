@@ -1,0 +1,324 @@
+"""atlas-sa benchmarks: token issuance, authenticated reads, scale, latency and memory, against peers, in one run.
+
+Servers run pinned to one core and wrk to the other (``taskset``); every figure is the median of several wrk runs
+after a warm-up, and every ratio compares figures taken in this same run. Prints a table; also writes
+``bench/results/latest.json``. Run through ``bench/run`` (which installs wrk, the node peer and the venv).
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import json
+import os
+import re
+import secrets
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import httpx
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from bench.seed import seed  # noqa: E402
+from tests.support.databases import create_postgres_database, drop_postgres_database  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+BIN = ROOT / ".venv" / "bin"
+SERVER_CORE, LOAD_CORE = "1", "0"
+MASTER_KEY = "bench-master-key-" + "0123456789abcdef"
+ACCEPT = {"Accept": "application/vnd.atlas.2025-03-12+json"}
+UNIT_MS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
+
+
+@dataclass
+class Figure:
+    rps: float
+    p50_ms: float
+    p99_ms: float
+
+
+@dataclass
+class Results:
+    figures: dict[str, Figure] = field(default_factory=dict)
+    rss_mb: dict[str, float] = field(default_factory=dict)
+
+
+def free_port() -> int:
+    import socket  # noqa: PLC0415
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def parse_latency(text: str, pct: str) -> float:
+    match = re.search(rf"^\s+{pct}%\s+([\d.]+)(us|ms|s)\s*$", text, re.MULTILINE)
+    if not match:
+        raise RuntimeError(f"no {pct}% latency in wrk output:\n{text}")
+    return float(match.group(1)) * UNIT_MS[match.group(2)]
+
+
+def wrk(url: str, script: str, env: dict[str, str], connections: int, seconds: int) -> Figure:
+    command = [
+        "taskset",
+        "-c",
+        LOAD_CORE,
+        "wrk",
+        "-t1",
+        f"-c{connections}",
+        f"-d{seconds}s",
+        "--latency",
+        "-s",
+        str(ROOT / "bench" / "lua" / script),
+        url,
+    ]
+    output = subprocess.run(command, env={**os.environ, **env}, capture_output=True, text=True, check=True).stdout
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
+    if errors:
+        raise RuntimeError(f"{errors.group(1)} failed responses from {url}:\n{output}")
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))  # type: ignore[union-attr]
+    return Figure(rps, parse_latency(output, "50"), parse_latency(output, "99"))
+
+
+def measure(url: str, script: str, env: dict[str, str], args: argparse.Namespace) -> Figure:
+    wrk(url, script, env, args.connections, args.warmup)
+    runs = [wrk(url, script, env, args.connections, args.seconds) for _ in range(args.runs)]
+    return Figure(
+        statistics.median(r.rps for r in runs),
+        statistics.median(r.p50_ms for r in runs),
+        statistics.median(r.p99_ms for r in runs),
+    )
+
+
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+@contextmanager
+def server(command: list[str], env: dict[str, str], health_url: str) -> Iterator[subprocess.Popen[bytes]]:
+    process = subprocess.Popen(
+        ["taskset", "-c", SERVER_CORE, *command],
+        env={**os.environ, **env},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(health_url, timeout=1).status_code < 500:
+                    break
+            except httpx.TransportError:
+                pass
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"server {command} did not start")
+            time.sleep(0.1)
+        yield process
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+def atlas_env() -> dict[str, str]:
+    return {"ATLAS_SA_SECRET_KEY": MASTER_KEY, "ATLAS_SA_LOG_LEVEL": "warning", "ATLAS_SA_ACCESS_LOG": "false"}
+
+
+@contextmanager
+def database(backend: str, workdir: Path) -> Iterator[str]:
+    if backend == "sqlite":
+        yield f"sqlite:///{workdir / f'bench-{secrets.token_hex(4)}.db'}"
+        return
+    url = create_postgres_database()
+    try:
+        yield url
+    finally:
+        drop_postgres_database(url)
+
+
+def token(base: str, credential: dict[str, str]) -> str:
+    response = httpx.post(
+        f"{base}/api/oauth/token",
+        data={"grant_type": "client_credentials"},
+        auth=(credential["clientId"], credential["clientSecret"]),
+        timeout=10,
+    )
+    response.raise_for_status()
+    return str(response.json()["access_token"])
+
+
+def bench_atlas(backend: str, size: int, args: argparse.Namespace, results: Results, workdir: Path) -> None:
+    with database(backend, workdir) as url:
+        subprocess.run(
+            [str(BIN / "atlas-sa"), "db", "upgrade", "--database-url", url],
+            check=True,
+            capture_output=True,
+            env={**os.environ, **atlas_env()},
+        )
+        credential = seed(url, size, MASTER_KEY)
+        port = free_port()
+        base = f"http://127.0.0.1:{port}"
+        command = [str(BIN / "atlas-sa"), "serve", "--port", str(port), "--database-url", url]
+        with server(command, atlas_env(), f"{base}/healthz") as process:
+            label = f"{backend}/{size}"
+            if size == min(args.sizes):
+                results.rss_mb[f"idle ({label})"] = rss_mb(process.pid)
+            basic = base64.b64encode(f"{credential['clientId']}:{credential['clientSecret']}".encode()).decode()
+            results.figures[f"token {label}"] = measure(
+                f"{base}/api/oauth/token", "token.lua", {"BENCH_BASIC": basic}, args
+            )
+            bearer = {"BENCH_TOKEN": token(base, credential)}
+            account = f"{base}/api/atlas/v2/orgs/{credential['orgId']}/serviceAccounts/{credential['clientId']}"
+            results.figures[f"read {label}"] = measure(account, "get.lua", bearer, args)
+            page = f"{base}/api/atlas/v2/orgs/{credential['orgId']}/serviceAccounts?itemsPerPage=100"
+            results.figures[f"list {label}"] = measure(page, "get.lua", bearer, args)
+            results.rss_mb[f"after load ({label})"] = rss_mb(process.pid)
+
+
+def bench_oidc(args: argparse.Namespace, results: Results) -> None:
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    command = ["node", str(ROOT / "bench" / "oidc" / "server.mjs")]
+    with server(command, {"PORT": str(port)}, f"{base}/.well-known/openid-configuration"):
+        basic = base64.b64encode(b"bench-client:bench-secret-0123456789").decode()
+        results.figures["token oidc-provider"] = measure(f"{base}/token", "token.lua", {"BENCH_BASIC": basic}, args)
+
+
+def bench_bare(args: argparse.Namespace, results: Results) -> None:
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    command = [
+        str(BIN / "uvicorn"),
+        "bench.bare_app:app",
+        "--port",
+        str(port),
+        "--log-level",
+        "warning",
+        "--no-access-log",
+        "--no-server-header",
+    ]
+    with server(command, {"PYTHONPATH": str(ROOT)}, f"{base}/bare"):
+        results.figures["read bare endpoint"] = measure(f"{base}/bare", "get.lua", {}, args)
+
+
+def ratio(a: float, b: float) -> str:
+    return f"{a / b:.2f}×" if b else "n/a"
+
+
+def report(results: Results, args: argparse.Namespace) -> list[tuple[str, str, str, bool]]:
+    f, small, large = results.figures, min(args.sizes), max(args.sizes)
+    checks: list[tuple[str, str, str, bool]] = []
+    oidc = f.get("token oidc-provider")
+    bare = f.get("read bare endpoint")
+    for backend in args.backends:
+        tok, read = f.get(f"token {backend}/{small}"), f.get(f"read {backend}/{small}")
+        if tok and oidc:
+            checks.append(
+                (
+                    f"token issuance vs oidc-provider ({backend})",
+                    ratio(tok.rps, oidc.rps),
+                    "≥ 1.20×",
+                    tok.rps >= 1.2 * oidc.rps,
+                )
+            )
+        if read and bare:
+            checks.append(
+                (
+                    f"authenticated read vs bare ({backend})",
+                    ratio(read.rps, bare.rps),
+                    "≥ 0.35×",
+                    read.rps >= 0.35 * bare.rps,
+                )
+            )
+        for kind in ("list", "token"):
+            a, b = f.get(f"{kind} {backend}/{large}"), f.get(f"{kind} {backend}/{small}")
+            if a and b and large != small:
+                checks.append(
+                    (
+                        f"{kind} p50 {large} vs {small} accounts ({backend})",
+                        ratio(a.p50_ms, b.p50_ms),
+                        "≤ 1.20×",
+                        a.p50_ms <= 1.2 * b.p50_ms,
+                    )
+                )
+        for kind in ("token", "read", "list"):
+            fig = f.get(f"{kind} {backend}/{small}")
+            if fig:
+                checks.append(
+                    (
+                        f"{kind} p99/p50 at {args.connections} conns ({backend})",
+                        ratio(fig.p99_ms, fig.p50_ms),
+                        "≤ 3.00×",
+                        fig.p99_ms <= 3 * fig.p50_ms,
+                    )
+                )
+    for name, value in results.rss_mb.items():
+        limit = 120 if name.startswith("idle") else 250
+        if name.startswith("idle") or f"/{large}" in name:
+            checks.append((f"RSS {name}", f"{value:.0f} MB", f"< {limit} MB", value < limit))
+    return checks
+
+
+def print_table(results: Results, checks: list[tuple[str, str, str, bool]], args: argparse.Namespace) -> None:
+    print(
+        f"\nwrk -t1 -c{args.connections}, {args.runs}×{args.seconds}s after {args.warmup}s warm-up; "
+        f"server on core {SERVER_CORE}, wrk on core {LOAD_CORE}; medians\n"
+    )
+    print(f"| {'scenario':<34} | {'req/s':>9} | {'p50 ms':>8} | {'p99 ms':>8} |")
+    print(f"|{'-' * 36}|{'-' * 11}|{'-' * 10}|{'-' * 10}|")
+    for name, fig in results.figures.items():
+        print(f"| {name:<34} | {fig.rps:>9.0f} | {fig.p50_ms:>8.2f} | {fig.p99_ms:>8.2f} |")
+    print(f"\n| {'target':<50} | {'measured':>9} | {'goal':>8} | met |")
+    print(f"|{'-' * 52}|{'-' * 11}|{'-' * 10}|-----|")
+    for name, value, goal, met in checks:
+        print(f"| {name:<50} | {value:>9} | {goal:>8} | {'yes' if met else 'NO':<3} |")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--backends", nargs="+", default=["sqlite", "postgresql"])
+    parser.add_argument("--sizes", nargs="+", type=int, default=[100, 10_000, 100_000])
+    parser.add_argument("--connections", type=int, default=64)
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--seconds", type=int, default=5)
+    parser.add_argument("--warmup", type=int, default=2)
+    parser.add_argument("--skip-peers", action="store_true", help="measure atlas-sa only")
+    args = parser.parse_args()
+    results = Results()
+    if not args.skip_peers:
+        bench_oidc(args, results)
+        bench_bare(args, results)
+    with tempfile.TemporaryDirectory(prefix="atlas-sa-bench-") as tmp:
+        for backend in args.backends:
+            for size in sorted(args.sizes):
+                bench_atlas(backend, size, args, results, Path(tmp))
+    checks = report(results, args)
+    print_table(results, checks, args)
+    out = ROOT / "bench" / "results"
+    out.mkdir(exist_ok=True)
+    (out / "latest.json").write_text(
+        json.dumps(
+            {
+                "figures": {k: asdict(v) for k, v in results.figures.items()},
+                "rss_mb": results.rss_mb,
+                "checks": [{"target": n, "measured": v, "goal": g, "met": m} for n, v, g, m in checks],
+            },
+            indent=2,
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()
