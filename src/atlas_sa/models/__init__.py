@@ -3,6 +3,7 @@
 from atlas_sa.models.auth import AccessToken, ApiKey, SigningKey
 from atlas_sa.models.base import Base, UTCDateTime
 from atlas_sa.models.orgs import DEFAULT_MAX_SECRET_VALIDITY_HOURS, Organization, Project
+from atlas_sa.models.ratelimit import RateLimitBucket
 from atlas_sa.models.service_accounts import (
     AccessListEntry,
     ProjectAssignment,
@@ -19,6 +20,7 @@ __all__ = [
     "Organization",
     "Project",
     "ProjectAssignment",
+    "RateLimitBucket",
     "ServiceAccount",
     "ServiceAccountSecret",
     "SigningKey",
