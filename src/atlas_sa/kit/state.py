@@ -10,6 +10,7 @@ from starlette.requests import Request
 from atlas_sa.kit.clock import Clock
 from atlas_sa.kit.crypto import ServerKeys
 from atlas_sa.kit.db import Database
+from atlas_sa.kit.events import InvalidationBus
 from atlas_sa.settings import Settings
 
 
@@ -19,10 +20,15 @@ class AppState:
     db: Database
     clock: Clock
     keys: ServerKeys
+    # Cache invalidation in this process and, on PostgreSQL, across instances.
+    bus: InvalidationBus = field(init=False)
     # Every API route, for answering 405 with the full ``Allow`` list.
     routes: list[Any] = field(default_factory=list)
     # Feature-owned singletons (key material, caches) registered at start-up by name.
     extras: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.bus = InvalidationBus(self.db)
 
 
 def app_state(request: Request) -> AppState:
