@@ -24,10 +24,14 @@ async def test_rollback_invalidates_nothing(db: Database) -> None:
     bus = InvalidationBus(db)
     seen: list[str] = []
     bus.subscribe("principal", seen.append)
-    with pytest.raises(RuntimeError):
+
+    async def failing_change() -> None:
         async with db.unit_of_work() as session:
             await bus.stage(session, "principal", "x")
             raise RuntimeError
+
+    with pytest.raises(RuntimeError):
+        await failing_change()
     async with db.unit_of_work():
         pass
     assert seen == []
