@@ -183,3 +183,11 @@ def test_parse_format_values() -> None:
     fmt = parse_format(b"envelope=TRUE&pretty=1")
     assert (fmt.envelope, fmt.pretty, fmt.bad_parameter) == (True, True, None)
     assert parse_format(b"pretty=yes").bad_parameter == "pretty"
+
+
+@pytest.mark.parametrize("path", [ORGS, "/api/atlas/v2/nothing", "/healthz"])
+async def test_security_headers_on_every_response(client: AtlasClient, path: str) -> None:
+    response = await client.get(path)
+    assert response.headers["x-content-type-options"] == "nosniff"
+    assert response.headers["x-frame-options"] == "DENY"
+    assert response.headers["referrer-policy"] == "strict-origin-when-cross-origin"

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import date
 from urllib.parse import parse_qsl
 
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from atlas_sa.errors import InvalidVersionDate, UnsupportedMediaType
 
@@ -62,21 +62,36 @@ def parse_format(query_string: bytes) -> RequestFormat:
     return fmt
 
 
+# Sent by Atlas on every response; harmless and protective for an API that browsers never need to render.
+SECURITY_HEADERS = [
+    (b"x-content-type-options", b"nosniff"),
+    (b"x-frame-options", b"DENY"),
+    (b"referrer-policy", b"strict-origin-when-cross-origin"),
+]
+
+
 class FormatMiddleware:
-    """Reads ``envelope`` and ``pretty`` once, for every HTTP request, before routing."""
+    """Reads ``envelope`` and ``pretty`` once, for every HTTP request, before routing; adds Atlas's security
+    headers to every response."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
-            token = _current.set(parse_format(scope.get("query_string", b"")))
-            try:
-                await self.app(scope, receive, send)
-            finally:
-                _current.reset(token)
-        else:
+        if scope["type"] != "http":
             await self.app(scope, receive, send)
+            return
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = [*message.get("headers", []), *SECURITY_HEADERS]
+            await send(message)
+
+        token = _current.set(parse_format(scope.get("query_string", b"")))
+        try:
+            await self.app(scope, receive, send_with_headers)
+        finally:
+            _current.reset(token)
 
 
 def _requested_dates(accept: str) -> list[date]:
