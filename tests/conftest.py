@@ -109,5 +109,11 @@ def app(settings: Settings, clock: FrozenClock, db: Database) -> object:
 @pytest.fixture
 async def client(app: object) -> AsyncIterator[AtlasClient]:
     transport = httpx.ASGITransport(app=app, client=("203.0.113.7", 50000))  # type: ignore[arg-type]
-    async with AtlasClient(transport=transport, base_url="http://atlas.test") as c:
+    async with AtlasClient(app=app, transport=transport, base_url="http://atlas.test") as c:
         yield c
+
+
+@pytest.fixture
+async def owner(client: AtlasClient) -> str:
+    """Makes ``client`` the ``ORG_OWNER`` service account of a fresh organization named "home"; its id."""
+    return await client.create_org("home")

@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from atlas_sa import __version__, health
+from atlas_sa.auth import endpoints as oauth
 from atlas_sa.kit.clock import Clock, SystemClock
 from atlas_sa.kit.crypto import ServerKeys
 from atlas_sa.kit.db import Database
@@ -45,7 +46,7 @@ def create_app(
     # Starlette runs the middleware added last outermost: the format is known before a 413 is rendered.
     app.add_middleware(BodyLimitMiddleware, max_body_bytes=settings.max_body_bytes)
     app.add_middleware(FormatMiddleware)
-    for router in (health.router, orgs.router, projects.router):
+    for router in (health.router, oauth.router, orgs.router, projects.router):
         app.include_router(router)
         state.routes.extend(router.routes)
     return app

@@ -20,6 +20,7 @@ async def make_projects(client: AtlasClient, count: int) -> list[str]:
     return [await client.create_project(org_id, f"p{i}") for i in range(count)]
 
 
+@pytest.mark.usefixtures("owner")
 async def test_empty_list(client: AtlasClient) -> None:
     response = await client.get(GROUPS)
     assert response.status_code == 200
@@ -102,6 +103,7 @@ async def test_other_query_parameters_come_first_in_links(client: AtlasClient) -
         ("includeCount=perhaps", "includeCount"),
     ],
 )
+@pytest.mark.usefixtures("owner")
 async def test_bounds(client: AtlasClient, query: str, param: str) -> None:
     response = await client.get(f"{GROUPS}?{query}")
     assert response.status_code == 400

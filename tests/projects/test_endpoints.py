@@ -26,26 +26,33 @@ async def test_create_and_get(client: AtlasClient) -> None:
 
 
 async def test_name_unique_within_org_only(client: AtlasClient) -> None:
-    first, second = await client.create_org("a"), await client.create_org("b")
+    first = await client.create_org("a")
+    other = client.anonymous()
+    second = await other.create_org("b")
     await client.create_project(first, "shared")
     clash = await client.post(GROUPS, json={"name": "shared", "orgId": first})
     assert clash.status_code == 409
     assert clash.json()["errorCode"] == "GROUP_ALREADY_EXISTS"
     assert clash.json()["parameters"] == ["shared"]
-    assert (await client.post(GROUPS, json={"name": "shared", "orgId": second})).status_code == 200
-    assert (await client.get(GROUPS)).json()["totalCount"] == 2
+    assert (await other.post(GROUPS, json={"name": "shared", "orgId": second})).status_code == 200
+    # Each credential lists only its own organization's projects.
+    assert (await client.get(GROUPS)).json()["totalCount"] == 1
+    assert (await other.get(GROUPS)).json()["totalCount"] == 1
 
 
 async def test_create_in_unknown_org(client: AtlasClient) -> None:
+    await client.create_org()
     response = await client.post(GROUPS, json={"name": "x", "orgId": "1" * 24})
     assert response.status_code == 404
     assert response.json()["errorCode"] == "ORG_NOT_FOUND"
 
 
 async def test_org_projects(client: AtlasClient) -> None:
-    org_a, org_b = await client.create_org("a"), await client.create_org("b")
+    other = client.anonymous()
+    org_b = await other.create_org("b")
+    await other.create_project(org_b, "two")
+    org_a = await client.create_org("a")
     a1 = await client.create_project(org_a, "one")
-    await client.create_project(org_b, "two")
     body = (await client.get(f"/api/atlas/v2/orgs/{org_a}/groups")).json()
     assert [p["id"] for p in body["results"]] == [a1]
     assert body["totalCount"] == 1
@@ -56,6 +63,7 @@ async def test_org_projects(client: AtlasClient) -> None:
 
 
 async def test_bad_and_unknown_ids(client: AtlasClient) -> None:
+    await client.create_org()
     assert (await client.get(f"{GROUPS}/xyz")).json()["errorCode"] == "INVALID_GROUP_ID"
     unknown = await client.get(f"{GROUPS}/{'3' * 24}")
     assert unknown.status_code == 404

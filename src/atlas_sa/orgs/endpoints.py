@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import Request
 from starlette.responses import Response
 
+from atlas_sa.auth.accounts import AccountFactory, NewServiceAccount
 from atlas_sa.auth.dependencies import Caller
 from atlas_sa.kit.pagination import PageRequest, paginated, paging_with_count, self_link
 from atlas_sa.kit.rendering import created, ok
@@ -23,13 +24,15 @@ from atlas_sa.orgs.schemas import (
     PaginatedOrganization,
 )
 from atlas_sa.orgs.service import OrgService
+from atlas_sa.service_accounts.schemas import OrgServiceAccount
 
 ORGS_VERSION = "2023-01-01"
 router = atlas_router(ORGS_VERSION, prefix="/api/atlas/v2", tags=["Organizations"])
 
 
 async def org_service(request: Request, session: Annotated[AsyncSession, Depends(request_session)]) -> OrgService:
-    return OrgService(OrgRepository(session), app_state(request).clock)
+    state = app_state(request)
+    return OrgService(OrgRepository(session), state.clock, AccountFactory(session, state.keys, state.clock))
 
 
 Orgs = Annotated[OrgService, Depends(org_service)]
@@ -42,6 +45,28 @@ def org_schema(request: Request, org: Organization) -> AtlasOrganization:
             "isDeleted": False,
             "links": self_link(request, f"/api/atlas/v2/orgs/{org.id}"),
             "name": org.name,
+        }
+    )
+
+
+def new_account_schema(made: NewServiceAccount) -> OrgServiceAccount:
+    account, secret = made.account, made.secret
+    return OrgServiceAccount.model_validate(
+        {
+            "clientId": account.client_id,
+            "createdAt": account.created_at,
+            "description": account.description,
+            "name": account.name,
+            "roles": account.org_roles,
+            "secrets": [
+                {
+                    "createdAt": secret.created_at,
+                    "expiresAt": secret.expires_at,
+                    "id": secret.id,
+                    "secret": made.secret_value,
+                }
+            ],
+            "systemManaged": account.system_managed,
         }
     )
 
@@ -62,8 +87,14 @@ async def list_organizations(
 async def create_organization(
     request: Request, caller: Caller, orgs: Orgs, body: CreateOrganizationRequest
 ) -> Response:
-    org = await orgs.create(caller, body.name)
-    return created(CreateOrganizationResponse(organization=org_schema(request, org), orgOwnerId=body.org_owner_id))
+    org, first_account = await orgs.create_with_service_account(caller, body.name, body.service_account)
+    return created(
+        CreateOrganizationResponse(
+            organization=org_schema(request, org),
+            orgOwnerId=body.org_owner_id,
+            serviceAccount=None if first_account is None else new_account_schema(first_account),
+        )
+    )
 
 
 @router.get("/orgs/{orgId}", operation_id="getOrganization", response_model=AtlasOrganization)

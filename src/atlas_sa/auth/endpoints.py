@@ -1,0 +1,251 @@
+"""OAuth 2.0 endpoints: token (RFC 6749 §4.4), revocation (RFC 7009), introspection (RFC 7662), the JWKS that
+verifies our tokens, and RFC 8414 authorization-server metadata.
+
+These are not Atlas-versioned routes: they take ``application/x-www-form-urlencoded`` bodies, answer plain
+``application/json`` whatever the Accept header says, and report errors in RFC 6749 §5.2 form. Each opens its own
+unit of work (the Atlas route wrapper is not involved) and commits before answering. Every failure, including
+malformed forms, oversized bodies and undecodable credentials, is an OAuth error body; nothing reaches a 500 short of
+the database failing (and that too is an RFC ``server_error`` body).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import logging
+from collections.abc import Callable, Coroutine
+from typing import Any
+from urllib.parse import parse_qsl, unquote_plus
+
+from fastapi import APIRouter
+from fastapi.routing import APIRoute
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+
+from atlas_sa.auth.repository import CredentialRepository, SigningKeyRepository
+from atlas_sa.auth.service import (
+    ClientCredentials,
+    InvalidClient,
+    InvalidRequest,
+    OAuthError,
+    OAuthService,
+    ServerError,
+    UnsupportedGrantType,
+)
+from atlas_sa.auth.signing import key_ring, publishable
+from atlas_sa.kit.rendering import dumps
+from atlas_sa.kit.state import AppState, app_state
+
+log = logging.getLogger("atlas_sa.auth")
+
+TOKEN_PATH = "/api/oauth/token"  # noqa: S105 - a URL path
+REVOKE_PATH = "/api/oauth/revoke"
+INTROSPECT_PATH = "/api/oauth/introspect"
+JWKS_PATH = "/api/oauth/jwks"
+METADATA_PATH = "/.well-known/oauth-authorization-server"
+AUTH_METHODS = ["client_secret_basic", "client_secret_post"]
+
+# A token request is a few hundred bytes; a larger form is refused before it is parsed.
+MAX_FORM_BYTES = 8192
+_MAX_FORM_FIELDS = 16
+_FORM_MEDIA_TYPE = "application/x-www-form-urlencoded"
+_NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+
+
+def oauth_json(payload: dict[str, Any], status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    response = Response(dumps(payload), status_code=status, headers={**_NO_STORE, **(headers or {})})
+    response.headers["content-type"] = "application/json"
+    return response
+
+
+def error_response(error: OAuthError) -> Response:
+    return oauth_json(error.body(), error.status, error.headers())
+
+
+class OAuthRoute(APIRoute):
+    """Renders :class:`OAuthError` (and anything unexpected) as an RFC 6749 §5.2 body."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        original = super().get_route_handler()
+
+        async def handler(request: Request) -> Response:
+            try:
+                return await original(request)
+            except OAuthError as error:
+                return error_response(error)
+            except HTTPException:
+                # 413 from the body-size limit (and its kin): the application's handler renders those.
+                raise
+            except Exception as exc:  # noqa: BLE001 - the OAuth contract promises an RFC body even for our own faults
+                # The path and the exception's type only: a form may hold a secret.
+                log.error(  # noqa: TRY400 - no traceback: its locals could hold a secret
+                    "unexpected error on %s %s: %s", request.method, request.url.path, type(exc).__name__
+                )
+                return error_response(ServerError())
+
+        return handler
+
+
+router = APIRouter(route_class=OAuthRoute, tags=["OAuth 2.0"])
+
+
+async def read_form(request: Request) -> dict[str, str]:
+    """The urlencoded body as a dict; ``invalid_request`` for another media type, an oversized or undecodable
+    body, or a repeated parameter (RFC 6749 §3.2: parameters MUST NOT be included more than once)."""
+    media_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    if media_type != _FORM_MEDIA_TYPE:
+        raise InvalidRequest
+    declared = request.headers.get("content-length", "0")
+    if not declared.isdigit() or int(declared) > MAX_FORM_BYTES:
+        raise InvalidRequest
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > MAX_FORM_BYTES:
+            raise InvalidRequest
+    try:
+        pairs = parse_qsl(
+            body.decode("utf-8"), keep_blank_values=True, max_num_fields=_MAX_FORM_FIELDS, errors="strict"
+        )
+    except ValueError:  # UnicodeDecodeError included: not UTF-8, or too many fields
+        raise InvalidRequest from None
+    form: dict[str, str] = {}
+    for name, value in pairs:
+        if name in form:
+            raise InvalidRequest
+        form[name] = value
+    return form
+
+
+def _basic_credentials(header: str) -> ClientCredentials:
+    scheme, _, value = header.strip().partition(" ")
+    if scheme.lower() != "basic":
+        # Another authentication method than the two we support (RFC 6749 §5.2 invalid_client).
+        raise InvalidClient
+    try:
+        decoded = base64.b64decode(value.strip(), validate=True).decode("utf-8")
+        client_id, sep, secret = decoded.partition(":")
+        if not sep:
+            raise InvalidRequest
+        # RFC 6749 §2.3.1: both halves are form-urlencoded before Basic encoding (the Go SDK does so).
+        return ClientCredentials(unquote_plus(client_id, errors="strict"), unquote_plus(secret, errors="strict"))
+    except (binascii.Error, ValueError):
+        raise InvalidRequest from None
+
+
+def client_credentials(request: Request, form: dict[str, str]) -> ClientCredentials | None:
+    """HTTP Basic or form ``client_id``/``client_secret``; both at once is ``invalid_request`` (RFC 6749 §2.3:
+    a client MUST NOT use more than one authentication method per request). ``None`` when none was sent."""
+    header = request.headers.get("authorization")
+    form_id, form_secret = form.get("client_id"), form.get("client_secret")
+    if header:
+        if form_id is not None or form_secret is not None:
+            raise InvalidRequest
+        return _basic_credentials(header)
+    if form_id is None and form_secret is None:
+        return None
+    if form_id is None or form_secret is None:
+        raise InvalidRequest
+    return ClientCredentials(form_id, form_secret)
+
+
+def oauth_service(state: AppState, session: Any) -> OAuthService:
+    return OAuthService(
+        CredentialRepository(session),
+        SigningKeyRepository(session),
+        key_ring(state),
+        state.keys,
+        state.clock,
+        state.settings.issuer_url,
+    )
+
+
+@router.post(TOKEN_PATH, operation_id="createAccessToken")
+async def create_access_token(request: Request) -> Response:
+    """RFC 6749 §4.4: ``grant_type=client_credentials`` → ``{access_token, expires_in, token_type}``."""
+    form = await read_form(request)
+    grant_type = form.get("grant_type")
+    if not grant_type:
+        raise InvalidRequest
+    if grant_type != "client_credentials":
+        raise UnsupportedGrantType
+    presented = client_credentials(request, form)
+    state = app_state(request)
+    async with state.db.unit_of_work(write=True) as session:
+        issued = await oauth_service(state, session).issue_token(presented)
+    return oauth_json(
+        {"access_token": issued.access_token, "expires_in": issued.expires_in, "token_type": issued.token_type}
+    )
+
+
+@router.post(REVOKE_PATH, operation_id="revokeAccessToken")
+async def revoke_access_token(request: Request) -> Response:
+    """RFC 7009: 200 with an empty body, for unknown tokens too."""
+    form = await read_form(request)
+    token = form.get("token")
+    if token is None:
+        raise InvalidRequest
+    presented = client_credentials(request, form)
+    state = app_state(request)
+    async with state.db.unit_of_work(write=True) as session:
+        await oauth_service(state, session).revoke(presented, token)
+    return Response(status_code=200, headers=_NO_STORE)
+
+
+@router.post(INTROSPECT_PATH, operation_id="introspectAccessToken")
+async def introspect_access_token(request: Request) -> Response:
+    """RFC 7662: ``{"active": false}`` for anything not valid now; the token's claims when it is."""
+    form = await read_form(request)
+    token = form.get("token")
+    if token is None:
+        raise InvalidRequest
+    presented = client_credentials(request, form)
+    state = app_state(request)
+    async with state.db.unit_of_work(write=False) as session:
+        return oauth_json(await oauth_service(state, session).introspect(presented, token))
+
+
+@router.get(JWKS_PATH, operation_id="getJsonWebKeySet")
+async def get_json_web_key_set(request: Request) -> Response:
+    """The public keys that verify our tokens: the active one and retired ones whose tokens may still be live."""
+    state = app_state(request)
+    now = state.clock.now()
+    async with state.db.unit_of_work(write=False) as session:
+        rows = await SigningKeyRepository(session).all()
+    if not rows:
+        # Publish a key before the first token is minted, so a resource server never caches an empty set.
+        async with state.db.unit_of_work(write=True) as session:
+            repository = SigningKeyRepository(session)
+            await key_ring(state).signing_key(repository, now)
+            rows = await repository.all()
+    keys = [row.public_jwk for row in rows if publishable(row, now)]
+    response = oauth_json({"keys": keys})
+    # Resource servers may cache the set briefly; they refetch when they meet an unknown kid.
+    response.headers["cache-control"] = "public, max-age=300"
+    del response.headers["pragma"]
+    return response
+
+
+@router.get(METADATA_PATH, operation_id="getAuthorizationServerMetadata")
+async def get_authorization_server_metadata(request: Request) -> Response:
+    """RFC 8414 §2 metadata. Only the client-credentials grant exists, so there is no authorization endpoint and
+    ``response_types_supported`` is empty."""
+    issuer = app_state(request).settings.issuer_url
+    response = oauth_json(
+        {
+            "issuer": issuer,
+            "token_endpoint": issuer + TOKEN_PATH,
+            "jwks_uri": issuer + JWKS_PATH,
+            "revocation_endpoint": issuer + REVOKE_PATH,
+            "introspection_endpoint": issuer + INTROSPECT_PATH,
+            "grant_types_supported": ["client_credentials"],
+            "response_types_supported": [],
+            "token_endpoint_auth_methods_supported": AUTH_METHODS,
+            "revocation_endpoint_auth_methods_supported": AUTH_METHODS,
+            "introspection_endpoint_auth_methods_supported": AUTH_METHODS,
+        }
+    )
+    response.headers["cache-control"] = "public, max-age=3600"
+    del response.headers["pragma"]
+    return response

@@ -1,0 +1,107 @@
+"""All SQL about credentials: service-account secrets as the token endpoint sees them, issued tokens, signing keys."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import delete, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from atlas_sa.models import AccessToken, ProjectAssignment, ServiceAccount, ServiceAccountSecret, SigningKey
+
+
+class CredentialRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def account_by_client_id(self, client_id: str, *, for_update: bool = False) -> ServiceAccount | None:
+        statement = select(ServiceAccount).where(ServiceAccount.client_id == client_id)
+        if for_update:
+            # Serialises concurrent mints of one account on PostgreSQL, so the 100-token cap holds; SQLite's
+            # write lock already serialises every writer.
+            statement = statement.with_for_update()
+        return (await self.session.execute(statement)).scalar_one_or_none()
+
+    async def secrets_of(self, account_id: str) -> Sequence[ServiceAccountSecret]:
+        statement = (
+            select(ServiceAccountSecret)
+            .where(ServiceAccountSecret.service_account_id == account_id)
+            .order_by(ServiceAccountSecret.id)
+        )
+        return (await self.session.execute(statement)).scalars().all()
+
+    async def mark_secret_used(self, secret_id: str, when: datetime) -> None:
+        await self.session.execute(
+            update(ServiceAccountSecret).where(ServiceAccountSecret.id == secret_id).values(last_used_at=when)
+        )
+
+    async def add_token(self, token: AccessToken) -> None:
+        self.session.add(token)
+        await self.session.flush()
+
+    async def prune_tokens(self, account_id: str, now: datetime, keep: int) -> None:
+        """Drop the account's expired tokens, then its oldest unexpired ones beyond ``keep``."""
+        await self.session.execute(
+            delete(AccessToken).where(AccessToken.service_account_id == account_id, AccessToken.expires_at <= now)
+        )
+        surplus = (
+            (
+                await self.session.execute(
+                    select(AccessToken.jti)
+                    .where(AccessToken.service_account_id == account_id)
+                    .order_by(AccessToken.issued_at.desc(), AccessToken.expires_at.desc(), AccessToken.jti)
+                    .offset(keep)
+                )
+            )
+            .scalars()
+            .all()
+        )
+        if surplus:
+            await self.session.execute(delete(AccessToken).where(AccessToken.jti.in_(surplus)))
+
+    async def token_with_account(self, jti: str) -> tuple[AccessToken, ServiceAccount] | None:
+        statement = (
+            select(AccessToken, ServiceAccount)
+            .join(ServiceAccount, ServiceAccount.id == AccessToken.service_account_id)
+            .where(AccessToken.jti == jti)
+        )
+        row = (await self.session.execute(statement)).one_or_none()
+        return None if row is None else (row[0], row[1])
+
+    async def delete_token(self, jti: str) -> None:
+        await self.session.execute(delete(AccessToken).where(AccessToken.jti == jti))
+
+    async def project_roles(self, account_id: str) -> dict[str, frozenset[str]]:
+        statement = select(ProjectAssignment.project_id, ProjectAssignment.roles).where(
+            ProjectAssignment.service_account_id == account_id
+        )
+        return {project_id: frozenset(roles) for project_id, roles in (await self.session.execute(statement)).all()}
+
+
+class SigningKeyRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def active(self) -> SigningKey | None:
+        statement = (
+            select(SigningKey)
+            .where(SigningKey.retired_at.is_(None))
+            .order_by(SigningKey.created_at.desc(), SigningKey.kid)
+            .limit(1)
+        )
+        return (await self.session.execute(statement)).scalar_one_or_none()
+
+    async def get(self, kid: str) -> SigningKey | None:
+        return await self.session.get(SigningKey, kid)
+
+    async def add(self, row: SigningKey) -> None:
+        self.session.add(row)
+        await self.session.flush()
+
+    async def all(self) -> Sequence[SigningKey]:
+        statement = select(SigningKey).order_by(SigningKey.created_at.desc(), SigningKey.kid)
+        return (await self.session.execute(statement)).scalars().all()
+
+    async def retire_active(self, when: datetime) -> None:
+        await self.session.execute(update(SigningKey).where(SigningKey.retired_at.is_(None)).values(retired_at=when))

@@ -1,0 +1,199 @@
+"""OAuth 2.0 rules: client authentication, the client-credentials grant (RFC 6749 §4.4), revocation (RFC 7009) and
+introspection (RFC 7662). Errors here are RFC 6749 §5.2 errors, not Atlas errors: the token endpoints are the one
+place the API answers in OAuth's shape.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from atlas_sa.auth.repository import CredentialRepository, SigningKeyRepository
+from atlas_sa.auth.signing import TOKEN_LIFETIME, KeyRing
+from atlas_sa.auth.tokens import VerifiedToken, encode, new_jti, verify
+from atlas_sa.kit.clock import Clock
+from atlas_sa.kit.crypto import ServerKeys
+from atlas_sa.kit.ids import is_client_id
+from atlas_sa.models import AccessToken, ServiceAccount, ServiceAccountSecret
+
+MAX_ACTIVE_TOKENS = 100
+# Every authentication compares the presented secret with this many stored hashes (an account holds at most two
+# secrets), whether the client id is known or not, so response time does not tell which client ids exist.
+_COMPARISONS = 2
+_DUMMY_HASH = "0" * 64
+# Longer than any secret we issue (``mdb_sa_sk_`` + 40); longer input is refused without hashing it.
+_MAX_SECRET_LENGTH = 256
+
+
+class OAuthError(Exception):
+    """An RFC 6749 §5.2 error; the descriptions are Atlas's (``atlas-behavior.md`` §7)."""
+
+    error: ClassVar[str]
+    description: ClassVar[str]
+    status: ClassVar[int] = 400
+
+    def headers(self) -> dict[str, str]:
+        return {}
+
+    def body(self) -> dict[str, str]:
+        return {"error": self.error, "error_description": self.description}
+
+
+class InvalidRequest(OAuthError):
+    """Malformed request: not a form, a repeated or missing parameter, two client authentications at once."""
+
+    error = "invalid_request"
+    description = "The provided credentials are not valid."
+
+
+class InvalidClient(OAuthError):
+    """Client authentication failed: unknown client, wrong/expired secret, or none sent (RFC 6749 §5.2)."""
+
+    error = "invalid_client"
+    description = "Invalid credentials provided."
+    status = 401
+
+    def headers(self) -> dict[str, str]:
+        return {"WWW-Authenticate": 'Basic realm="atlas-sa", charset="UTF-8"'}
+
+
+class UnsupportedGrantType(OAuthError):
+    error = "unsupported_grant_type"
+    description = "Invalid grant type."
+
+
+class InvalidGrant(OAuthError):
+    """Revocation of a token issued to another client (RFC 7009 §2.1: the request is refused)."""
+
+    error = "invalid_grant"
+    description = "Invalid grant."
+
+
+class ServerError(OAuthError):
+    error = "server_error"
+    description = "Unexpected error."
+    status = 500
+
+
+@dataclass(frozen=True, slots=True)
+class ClientCredentials:
+    client_id: str
+    client_secret: str
+
+
+@dataclass(frozen=True, slots=True)
+class IssuedToken:
+    access_token: str
+    expires_in: int
+    token_type: str = "Bearer"  # noqa: S105 - the RFC 6750 token type
+
+
+class OAuthService:
+    def __init__(
+        self,
+        credentials: CredentialRepository,
+        signing_keys: SigningKeyRepository,
+        ring: KeyRing,
+        keys: ServerKeys,
+        clock: Clock,
+        issuer: str,
+    ) -> None:
+        self.credentials = credentials
+        self.signing_keys = signing_keys
+        self.ring = ring
+        self.keys = keys
+        self.clock = clock
+        self.issuer = issuer
+
+    async def authenticate_client(
+        self, presented: ClientCredentials | None, *, for_update: bool = False
+    ) -> tuple[ServiceAccount, ServiceAccountSecret]:
+        """The account and the secret that matched, or ``invalid_client``. Expired secrets never match; deleted
+        ones no longer exist."""
+        if presented is None:
+            raise InvalidClient
+        secret = presented.client_secret
+        if len(secret) > _MAX_SECRET_LENGTH:
+            secret = ""
+        account = None
+        if is_client_id(presented.client_id):
+            account = await self.credentials.account_by_client_id(presented.client_id, for_update=for_update)
+        now = self.clock.now()
+        candidates: list[ServiceAccountSecret | None] = []
+        if account is not None:
+            candidates = [s for s in await self.credentials.secrets_of(account.id) if s.expires_at > now]
+        candidates += [None] * (_COMPARISONS - len(candidates))
+        matched: ServiceAccountSecret | None = None
+        for candidate in candidates:
+            # No early exit: every candidate is compared, each in constant time.
+            ok = self.keys.verify_secret(secret, candidate.secret_hash if candidate else _DUMMY_HASH)
+            if ok and candidate is not None and secret and matched is None:
+                matched = candidate
+        if account is None or matched is None:
+            raise InvalidClient
+        return account, matched
+
+    async def issue_token(self, presented: ClientCredentials | None) -> IssuedToken:
+        """RFC 6749 §4.4 client-credentials grant: a JWT valid for one hour, recorded as an ``AccessToken`` row.
+        Minting sets the secret's ``lastUsedAt``; the account keeps at most 100 unexpired tokens (the oldest go)."""
+        account, secret = await self.authenticate_client(presented, for_update=True)
+        now = self.clock.now()
+        key = await self.ring.signing_key(self.signing_keys, now)
+        jti = new_jti()
+        token = encode(
+            key, issuer=self.issuer, client_id=account.client_id, secret_id=secret.id, jti=jti, issued_at=now
+        )
+        await self.credentials.mark_secret_used(secret.id, now)
+        await self.credentials.add_token(
+            AccessToken(
+                jti=jti,
+                service_account_id=account.id,
+                secret_id=secret.id,
+                issued_at=now,
+                expires_at=now + TOKEN_LIFETIME,
+            )
+        )
+        await self.credentials.prune_tokens(account.id, now, MAX_ACTIVE_TOKENS)
+        return IssuedToken(access_token=token, expires_in=int(TOKEN_LIFETIME.total_seconds()))
+
+    async def revoke(self, presented: ClientCredentials | None, token: str) -> None:
+        """RFC 7009: delete the token's row. Unknown, malformed or already-revoked tokens are answered 200 too
+        (§2.2); a token of another client is refused and left alone."""
+        account, _secret = await self.authenticate_client(presented)
+        verified = await self._verify(token, check_times=False)
+        if verified is None:
+            return
+        if verified.account.id != account.id:
+            raise InvalidGrant
+        await self.credentials.delete_token(verified.token.jti)
+
+    async def introspect(self, presented: ClientCredentials | None, token: str) -> dict[str, Any]:
+        """RFC 7662 §2.2. A client may introspect tokens of its own organization; any other token, and every
+        invalid one, is ``{"active": false}`` (no reason given, so the endpoint cannot be used to probe)."""
+        account, _secret = await self.authenticate_client(presented)
+        verified = await self._verify(token, check_times=True)
+        if verified is None or verified.account.org_id != account.org_id:
+            return {"active": False}
+        claims = verified.claims
+        return {
+            "active": True,
+            "aud": claims["aud"],
+            "client_id": verified.account.client_id,
+            "exp": claims["exp"],
+            "iat": claims["iat"],
+            "iss": claims["iss"],
+            "jti": claims["jti"],
+            "sub": claims["sub"],
+            "token_type": "Bearer",
+        }
+
+    async def _verify(self, token: str, *, check_times: bool) -> VerifiedToken | None:
+        return await verify(
+            token,
+            ring=self.ring,
+            signing_keys=self.signing_keys,
+            credentials=self.credentials,
+            issuer=self.issuer,
+            now=self.clock.now(),
+            check_times=check_times,
+        )

@@ -1,0 +1,125 @@
+"""Access tokens: ES256 JWTs with the claims of the decisions table, and the check every bearer request passes.
+
+A token is valid when, in this order: its header names ``ES256`` and a ``kid`` we know (an explicit allow-list, so
+``alg=none`` and HS256 signed with the public key are refused before any key is touched); its signature verifies
+with that key; ``aud`` is ``api://admin`` and ``iss`` is our issuer; ``iat``/``nbf``/``exp`` hold against the
+injected clock; and its ``jti`` still has an ``access_tokens`` row belonging to the account it names. The row is
+what revocation, secret deletion and account deletion remove, so those take effect on the very next request.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import jwt
+
+from atlas_sa.auth.repository import CredentialRepository, SigningKeyRepository
+from atlas_sa.auth.signing import ALGORITHM, TOKEN_LIFETIME, ActiveKey, KeyRing
+from atlas_sa.models import AccessToken, ServiceAccount
+
+AUDIENCE = "api://admin"
+# Our tokens are about 550 bytes; anything far longer is not one of ours and is not worth parsing.
+MAX_TOKEN_LENGTH = 4096
+_REQUIRED_CLAIMS = ["iss", "aud", "sub", "cid", "actorId", "iat", "exp", "jti", "sid"]
+
+
+@dataclass(frozen=True, slots=True)
+class VerifiedToken:
+    token: AccessToken
+    account: ServiceAccount
+    claims: dict[str, Any]
+
+
+def encode(key: ActiveKey, *, issuer: str, client_id: str, secret_id: str, jti: str, issued_at: datetime) -> str:
+    iat = int(issued_at.timestamp())
+    claims = {
+        "iss": issuer,
+        "aud": AUDIENCE,
+        "sub": client_id,
+        "cid": client_id,
+        "actorId": client_id,
+        "iat": iat,
+        "exp": iat + int(TOKEN_LIFETIME.total_seconds()),
+        "jti": jti,
+        # The secret that minted the token, so deleting that secret is visibly what revokes it.
+        "sid": secret_id,
+    }
+    return jwt.encode(claims, key.private_key, algorithm=ALGORITHM, headers={"kid": key.kid, "typ": "JWT"})
+
+
+def new_jti() -> str:
+    return str(uuid.uuid4())
+
+
+def _int_claim(claims: dict[str, Any], name: str) -> int | None:
+    value = claims.get(name)
+    # bool is an int in Python; a JSON true is not a timestamp.
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _times_hold(claims: dict[str, Any], now: int) -> bool:
+    iat, exp = _int_claim(claims, "iat"), _int_claim(claims, "exp")
+    if iat is None or exp is None:
+        return False
+    if "nbf" in claims:
+        nbf = _int_claim(claims, "nbf")
+        if nbf is None or nbf > now:
+            return False
+    return iat <= now < exp and exp - iat <= int(TOKEN_LIFETIME.total_seconds())
+
+
+async def verify(
+    token: str,
+    *,
+    ring: KeyRing,
+    signing_keys: SigningKeyRepository,
+    credentials: CredentialRepository,
+    issuer: str,
+    now: datetime,
+    check_times: bool = True,
+) -> VerifiedToken | None:
+    """The token's row and account when the token is valid now, else ``None`` (never raises on bad input).
+
+    ``check_times=False`` (revocation only) accepts an expired but otherwise genuine token, whose row may remain.
+    """
+    if not token or len(token) > MAX_TOKEN_LENGTH:
+        return None
+    try:
+        header = jwt.get_unverified_header(token)
+    except jwt.PyJWTError:
+        return None
+    kid = header.get("kid")
+    if header.get("alg") != ALGORITHM or not isinstance(kid, str) or not kid or len(kid) > 64:
+        return None
+    key = await ring.verification_key(signing_keys, kid)
+    if key is None or (check_times and not key.verifies_at(now)):
+        return None
+    try:
+        claims: dict[str, Any] = jwt.decode(
+            token,
+            key.public_key,
+            algorithms=[ALGORITHM],
+            audience=AUDIENCE,
+            issuer=issuer,
+            # Time is checked below against the injected clock, not the machine's.
+            options={"require": _REQUIRED_CLAIMS, "verify_exp": False, "verify_iat": False, "verify_nbf": False},
+        )
+    except (jwt.PyJWTError, ValueError, TypeError):
+        return None
+    if check_times and not _times_hold(claims, int(now.timestamp())):
+        return None
+    jti, sub = claims.get("jti"), claims.get("sub")
+    if not isinstance(jti, str) or not isinstance(sub, str) or claims.get("cid") != sub or claims.get("actorId") != sub:
+        return None
+    found = await credentials.token_with_account(jti)
+    if found is None:
+        return None
+    row, account = found
+    if account.client_id != sub or row.secret_id != claims.get("sid"):
+        return None
+    if check_times and row.expires_at <= now:
+        return None
+    return VerifiedToken(row, account, claims)
