@@ -18,7 +18,8 @@ from urllib.parse import quote_plus
 
 import httpx
 
-from atlas_sa.auth.bootstrap import BootstrapCredentials, add_service_account, bootstrap
+from atlas_sa.auth.accounts import add_service_account
+from atlas_sa.auth.bootstrap import BootstrapCredentials, bootstrap
 from atlas_sa.kit.state import AppState
 from atlas_sa.models import ProjectAssignment
 

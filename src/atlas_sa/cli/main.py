@@ -1,4 +1,4 @@
-"""``atlas-sa serve | db upgrade | db current``.
+"""``atlas-sa serve | bootstrap | keys rotate | db upgrade | db current``.
 
 Failures a user can cause (a bad database URL, an unreachable database, a busy port) end with one line on stderr
 and a non-zero exit code, never a traceback.
@@ -6,7 +6,9 @@ and a non-zero exit code, never a traceback.
 
 from __future__ import annotations
 
+import asyncio
 import errno
+import json
 import socket
 import sys
 from typing import Annotated, NoReturn
@@ -23,6 +25,8 @@ from atlas_sa.settings import Settings
 app = typer.Typer(help="atlas-sa: a self-hostable Atlas Admin API v2 Service Accounts server.", no_args_is_help=True)
 db_app = typer.Typer(help="Database schema management.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
+keys_app = typer.Typer(help="Token-signing keys.", no_args_is_help=True)
+app.add_typer(keys_app, name="keys")
 
 DatabaseUrlOption = Annotated[
     str | None,
@@ -107,6 +111,60 @@ def serve(
     )
     typer.echo(f"atlas-sa {__version__} serving on http://{settings.host}:{sock.getsockname()[1]}", err=True)
     uvicorn.Server(config).run(sockets=[sock])
+
+
+def server_keys(settings: Settings) -> ServerKeys:
+    try:
+        return ServerKeys.from_settings(settings)
+    except KeyError_ as exc:
+        fail(str(exc))
+
+
+@app.command("bootstrap")
+def bootstrap_command(
+    database_url: DatabaseUrlOption = None,
+    org_name: Annotated[str, typer.Option("--org-name", help="Name of the organization to create.")] = "atlas-sa",
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print exactly one JSON object with the ids and credentials.")
+    ] = False,
+) -> None:
+    """Create an organization, a project, an ORG_OWNER service account and an ORG_OWNER API key; print their
+    credentials once."""
+    from atlas_sa.cli.credentials import describe, run_bootstrap  # noqa: PLC0415 - keeps `serve` start-up lean
+    from atlas_sa.orgs.schemas import CreateOrganizationRequest  # noqa: PLC0415
+
+    try:
+        # The API's own rule for organization names.
+        CreateOrganizationRequest.model_validate({"name": org_name})
+    except ValidationError:
+        fail(f"invalid organization name {org_name!r}: 1 to 64 letters, digits, spaces or - _ . ( ) , : & @ + '", 2)
+    settings = load_settings(database_url=database_url)
+    keys = server_keys(settings)
+    migrate(settings)
+    try:
+        credentials = asyncio.run(run_bootstrap(settings, keys, org_name))
+    except SQLAlchemyError as exc:
+        fail(f"cannot use database {safe_url(settings.database_url)}: {type(exc).__name__}")
+    if as_json:
+        typer.echo(json.dumps(credentials.as_json()))
+    else:
+        typer.echo(describe(credentials, org_name, settings.issuer_url))
+
+
+@keys_app.command("rotate")
+def keys_rotate(database_url: DatabaseUrlOption = None) -> None:
+    """Retire the active token-signing key and create a new one. Tokens signed by the old key keep verifying until
+    they expire (one hour)."""
+    from atlas_sa.cli.credentials import run_rotate  # noqa: PLC0415
+
+    settings = load_settings(database_url=database_url)
+    keys = server_keys(settings)
+    migrate(settings)
+    try:
+        kid = asyncio.run(run_rotate(settings, keys))
+    except SQLAlchemyError as exc:
+        fail(f"cannot use database {safe_url(settings.database_url)}: {type(exc).__name__}")
+    typer.echo(f"new signing key {kid}; the previous key verifies its tokens until they expire")
 
 
 @db_app.command("upgrade")
