@@ -16,6 +16,7 @@ from atlas_sa.kit.handlers import install_error_handlers
 from atlas_sa.kit.limits import BodyLimitMiddleware
 from atlas_sa.kit.negotiation import FormatMiddleware
 from atlas_sa.kit.state import AppState
+from atlas_sa.org_settings import endpoints as org_settings
 from atlas_sa.orgs import endpoints as orgs
 from atlas_sa.projects import endpoints as projects
 from atlas_sa.settings import Settings
@@ -46,7 +47,7 @@ def create_app(
     # Starlette runs the middleware added last outermost: the format is known before a 413 is rendered.
     app.add_middleware(BodyLimitMiddleware, max_body_bytes=settings.max_body_bytes)
     app.add_middleware(FormatMiddleware)
-    for router in (health.router, oauth.router, orgs.router, projects.router):
+    for router in (health.router, oauth.router, orgs.router, org_settings.router, projects.router):
         app.include_router(router)
         state.routes.extend(router.routes)
     return app

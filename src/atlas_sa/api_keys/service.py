@@ -1,0 +1,81 @@
+"""Creating programmatic API keys (Atlas ``createApiKey``'s credential shape), for the bootstrap command and tests.
+
+An Atlas public key is 8 lowercase letters; the private key is a UUID. The private key is shown once, by the
+caller of :func:`create_api_key`, and stored only sealed with the server's encryption key: HTTP Digest needs the
+key itself to compute HA1, so it cannot be hashed.
+"""
+
+from __future__ import annotations
+
+import secrets
+import string
+import uuid
+from collections.abc import Iterable
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from atlas_sa.api_keys.repository import ApiKeyRepository
+from atlas_sa.auth.digest import API_KEY_CONTEXT
+from atlas_sa.auth.roles import ORG_ROLES
+from atlas_sa.errors import InvalidAttribute, InvalidEnumValue, MissingAttribute, OrgNotFound
+from atlas_sa.kit.clock import Clock
+from atlas_sa.kit.crypto import ServerKeys
+from atlas_sa.kit.ids import new_object_id
+from atlas_sa.models import ApiKey
+from atlas_sa.orgs.repository import OrgRepository
+
+PUBLIC_KEY_LENGTH = 8
+MAX_DESCRIPTION_LENGTH = 250
+# 26^8 ≈ 2·10^11 public keys: a clash is rare, and a few fresh draws make one vanishingly unlikely.
+_PUBLIC_KEY_ATTEMPTS = 5
+
+
+def new_public_key() -> str:
+    return "".join(secrets.choice(string.ascii_lowercase) for _ in range(PUBLIC_KEY_LENGTH))
+
+
+async def create_api_key(
+    session: AsyncSession,
+    keys: ServerKeys,
+    clock: Clock,
+    org_id: str,
+    roles: Iterable[str],
+    description: str,
+) -> tuple[str, str]:
+    """A new API key of ``org_id`` with the given org roles; returns ``(public_key, private_key)``.
+
+    Raises 404 ``ORG_NOT_FOUND`` for an unknown organization, 400 ``MISSING_ATTRIBUTE`` without roles,
+    400 ``INVALID_ENUM_VALUE`` for a role that is not an org role, 400 ``INVALID_ATTRIBUTE`` for a description
+    that is empty or longer than 250 characters. Never commits: the caller's unit of work does.
+    """
+    role_list = sorted(set(roles))
+    if not role_list:
+        raise MissingAttribute("roles")
+    for role in role_list:
+        if role not in ORG_ROLES:
+            raise InvalidEnumValue(role)
+    if not 1 <= len(description) <= MAX_DESCRIPTION_LENGTH:
+        raise InvalidAttribute("desc")
+    if await OrgRepository(session).get(org_id) is None:
+        raise OrgNotFound(org_id)
+    repository = ApiKeyRepository(session)
+    for _ in range(_PUBLIC_KEY_ATTEMPTS):
+        public_key = new_public_key()
+        if await repository.get_by_public_key(public_key) is None:
+            break
+    else:
+        raise RuntimeError("could not draw an unused API public key")
+    private_key = str(uuid.uuid4())
+    now = clock.now()
+    await repository.add(
+        ApiKey(
+            id=new_object_id(now.timestamp()),
+            org_id=org_id,
+            public_key=public_key,
+            private_key_encrypted=keys.encrypt(private_key.encode(), context=API_KEY_CONTEXT),
+            description=description,
+            roles=role_list,
+            created_at=now,
+        )
+    )
+    return public_key, private_key

@@ -1,0 +1,176 @@
+"""Where a request comes from, and whether its credential may be used from there (service-account IP access lists).
+
+The client address is the socket peer. ``X-Forwarded-For`` is believed only when the peer is one of the configured
+``trusted_proxies`` (addresses or CIDR blocks): then the header is read from the right, skipping further trusted
+proxies, and the first address that is not a trusted proxy is the client. Anyone else could write any address into
+that header, so from an untrusted peer it is ignored.
+
+Enforcement (docs ``configure-api-access`` and the decisions table): once a service account's access list has an
+entry, its credentials work only from an address inside one of the entries (403 ``IP_ADDRESS_NOT_ON_ACCESS_LIST``);
+with an empty list, the organization setting ``apiAccessListRequired`` decides (403 ``ORG_REQUIRES_ACCESS_LIST``
+when it is on). A permitted request counts on the entry that matched (``requestCount``, ``lastUsedAt``,
+``lastUsedAddress``).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+from functools import lru_cache
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.requests import Request
+
+from atlas_sa.auth.principal import Principal
+from atlas_sa.errors import IpAddressNotOnAccessList, OrgRequiresAccessList
+from atlas_sa.kit.db import is_memory_sqlite
+from atlas_sa.kit.routing import SAFE_METHODS
+from atlas_sa.kit.state import app_state
+from atlas_sa.models import AccessListEntry, Organization, ServiceAccount
+
+log = logging.getLogger("atlas_sa.auth.network")
+
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+# The longest X-Forwarded-For chain we walk; a longer header is someone padding it, not a real proxy chain.
+_MAX_FORWARDED_HOPS = 32
+
+
+def parse_ip(value: str) -> IPAddress | None:
+    """An address in canonical form, or ``None``. IPv4-mapped IPv6 (``::ffff:192.0.2.1``, what a dual-stack socket
+    reports for IPv4 peers) becomes the IPv4 address, so access-list entries written as IPv4 match it; an IPv6
+    zone (``fe80::1%eth0``) is dropped, as it names an interface, not a host."""
+    text = value.strip()
+    if text.startswith("[") and text.endswith("]"):
+        text = text[1:-1]
+    text = text.split("%", 1)[0]
+    try:
+        address = ipaddress.ip_address(text)
+    except ValueError:
+        return None
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return address.ipv4_mapped
+    return address
+
+
+@lru_cache(maxsize=8)
+def _trusted_networks(entries: tuple[str, ...]) -> tuple[IPNetwork, ...]:
+    networks: list[IPNetwork] = []
+    for entry in entries:
+        try:
+            networks.append(ipaddress.ip_network(entry.strip(), strict=False))
+        except ValueError:
+            # A typo in the configuration must not turn every request into a 500; the entry simply trusts nobody.
+            log.warning("ignoring trusted_proxies entry %r: not an IP address or CIDR block", entry)
+    return tuple(networks)
+
+
+def _is_trusted(address: IPAddress, networks: tuple[IPNetwork, ...]) -> bool:
+    return any(address.version == network.version and address in network for network in networks)
+
+
+def client_ip(request: Request) -> str:
+    """The caller's address: the socket peer, or what trusted proxies report in ``X-Forwarded-For``."""
+    peer_text = request.client.host if request.client is not None else ""
+    peer = parse_ip(peer_text)
+    if peer is None:
+        # Not an IP (a unix socket, a test client's placeholder name): nothing to match, nothing to trust.
+        return peer_text
+    trusted = _trusted_networks(tuple(app_state(request).settings.trusted_proxies))
+    if not trusted or not _is_trusted(peer, trusted):
+        return str(peer)
+    hops = [hop for header in request.headers.getlist("x-forwarded-for") for hop in header.split(",")]
+    client = peer
+    for hop in reversed(hops[-_MAX_FORWARDED_HOPS:]):
+        address = parse_ip(hop)
+        if address is None:
+            # A malformed hop: everything left of it is unverifiable, so the last trusted hop is the client.
+            break
+        client = address
+        if not _is_trusted(address, trusted):
+            break
+    return str(client)
+
+
+def _network(cidr_block: str) -> IPNetwork | None:
+    try:
+        return ipaddress.ip_network(cidr_block, strict=False)
+    except ValueError:
+        return None
+
+
+def best_match(address: str, cidr_blocks: list[str]) -> str | None:
+    """The most specific of ``cidr_blocks`` that contains ``address`` (so a /32 entry, not a /8 one, counts the
+    request when both match), or ``None``."""
+    parsed = parse_ip(address)
+    if parsed is None:
+        return None
+    best: tuple[int, str] | None = None
+    for block in cidr_blocks:
+        network = _network(block)
+        if network is None or network.version != parsed.version or parsed not in network:
+            continue
+        if best is None or network.prefixlen > best[0]:
+            best = (network.prefixlen, block)
+    return best[1] if best else None
+
+
+async def enforce_network_access(request: Request, session: AsyncSession, principal: Principal) -> None:
+    """Allow the request only from an address the service account's access list (or its organization) permits;
+    count it on the matching entry. Other principals (API keys, the system) are not restricted here."""
+    if principal.kind != "service_account":
+        return
+    ip = principal.client_ip or client_ip(request)
+    account_id = principal.account_id
+    if account_id is None:
+        account_id = (
+            await session.execute(select(ServiceAccount.id).where(ServiceAccount.client_id == principal.id))
+        ).scalar_one_or_none()
+        if account_id is None:
+            raise IpAddressNotOnAccessList(ip)
+    blocks = list(
+        (
+            await session.execute(
+                select(AccessListEntry.cidr_block).where(AccessListEntry.service_account_id == account_id)
+            )
+        ).scalars()
+    )
+    if not blocks:
+        required = (
+            await session.execute(
+                select(Organization.api_access_list_required).where(Organization.id == principal.org_id)
+            )
+        ).scalar_one_or_none()
+        if required:
+            raise OrgRequiresAccessList(ip)
+        return
+    matched = best_match(ip, blocks)
+    if matched is None:
+        raise IpAddressNotOnAccessList(ip)
+    await _count_request(request, session, account_id, matched, ip)
+
+
+async def _count_request(request: Request, session: AsyncSession, account_id: str, cidr_block: str, ip: str) -> None:
+    state = app_state(request)
+    statement = (
+        update(AccessListEntry)
+        .where(AccessListEntry.service_account_id == account_id, AccessListEntry.cidr_block == cidr_block)
+        # An in-database increment: two concurrent requests both count, neither overwrites the other.
+        .values(
+            request_count=AccessListEntry.request_count + 1,
+            last_used_at=state.clock.now(),
+            last_used_address=ip,
+        )
+    )
+    if request.method in SAFE_METHODS and not is_memory_sqlite(state.db.url):
+        # A read request's own transaction is a read snapshot: on SQLite, writing from it would fail with
+        # SQLITE_BUSY when another writer committed since the snapshot began. The count goes in its own short
+        # write transaction instead, which also keeps it when the read request itself later fails.
+        async with state.db.unit_of_work(write=True) as counter_session:
+            await counter_session.execute(statement)
+        return
+    # A write request already holds the write lock (SQLite ``BEGIN IMMEDIATE``): a second writer would wait on
+    # it. The count joins the request's unit of work, and commits with it.
+    await session.execute(statement)
