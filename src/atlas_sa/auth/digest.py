@@ -271,8 +271,18 @@ class ReplayGuard:
         # Nonces issued at or before this second are stale: one of them may have been forgotten.
         self.floor = -1
 
-    def accept(self, nonce: str, issued_at: int, nc: int) -> bool:
-        """Record ``nc`` for ``nonce``; ``False`` when it does not exceed the last one accepted (a replay)."""
+    def accept(self, nonce: str, issued_at: int, nc: int, *, expired_before: int | None = None) -> bool:
+        """Record ``nc`` for ``nonce``; ``False`` when it does not exceed the last one accepted (a replay).
+
+        Entries for nonces issued before ``expired_before`` are dropped from the cold end as they are met: such
+        nonces are refused as stale before they get here, so forgetting them reopens nothing, and an idle table
+        does not stay full."""
+        if expired_before is not None:
+            while self._seen:
+                oldest = next(iter(self._seen.values()))
+                if oldest[0] >= expired_before:
+                    break
+                self._seen.popitem(last=False)
         if issued_at <= self.floor:
             return False
         last = self._seen.get(nonce)
@@ -284,6 +294,9 @@ class ReplayGuard:
             _, (forgotten_issued_at, _) = self._seen.popitem(last=False)
             self.floor = max(self.floor, forgotten_issued_at)
         return True
+
+    def __len__(self) -> int:
+        return len(self._seen)
 
 
 def replay_guard(state: AppState) -> ReplayGuard:
@@ -341,7 +354,10 @@ async def authenticate_digest(request: Request, session: AsyncSession) -> Princi
     age = _now(state) - issued_at
     if age > NONCE_TTL_SECONDS or age < -_FUTURE_SKEW_SECONDS:
         raise refuse(stale=True)
-    if not replay_guard(state).accept(credentials.nonce, issued_at, int(credentials.nc, 16)):
+    expired_before = _now(state) - NONCE_TTL_SECONDS
+    if not replay_guard(state).accept(
+        credentials.nonce, issued_at, int(credentials.nc, 16), expired_before=expired_before
+    ):
         raise refuse(stale=True)
     return Principal(
         kind="api_key",

@@ -396,3 +396,14 @@ def test_replay_guard_forgets_without_reopening_replays() -> None:
     assert guard.accept("c", 102, 2)
     assert not guard.accept("c", 102, 2)
     assert guard.accept("d", 103, 1)
+
+
+def test_replay_guard_drops_expired_nonces_without_raising_the_floor() -> None:
+    guard = ReplayGuard(capacity=10)
+    for index, nonce in enumerate("abc"):
+        assert guard.accept(nonce, 100 + index, 1)
+    assert guard.accept("d", 500, 1, expired_before=102)
+    assert len(guard) == 2  # "a" and "b" are gone; "c" (issued at 102) and "d" remain
+    assert guard.floor == -1
+    assert not guard.accept("c", 102, 1, expired_before=102)
+    assert guard.accept("c", 102, 2, expired_before=102)
