@@ -196,3 +196,16 @@ async def test_access_list_requirement_applies_to_the_next_request(client: Atlas
     response = await owner_key.patch(path, json={"apiAccessListRequired": False})
     assert response.status_code == 200, response.text
     assert (await member.get(path)).status_code == 200
+
+
+async def test_max_validity_caps_new_secrets(client: AtlasClient) -> None:
+    org_id = await client.create_org()
+    response = await client.patch(settings_path(org_id), json={"maxServiceAccountSecretValidityInHours": 24})
+    assert response.status_code == 200
+    accounts = f"/api/atlas/v2/orgs/{org_id}/serviceAccounts"
+    body = {"name": "capped", "description": "capped", "roles": ["ORG_MEMBER"], "secretExpiresAfterHours": 25}
+    response = await client.post(accounts, json=body)
+    assert response.status_code == 400, response.text
+    assert response.json()["errorCode"] == "INVALID_ATTRIBUTE"
+    response = await client.post(accounts, json={**body, "secretExpiresAfterHours": 24})
+    assert response.status_code == 201, response.text
