@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import os
 import signal
 import subprocess
 from pathlib import Path
@@ -13,28 +15,49 @@ from tests.support.client import accept
 from tests.support.server import ATLAS_SA, free_port, live_server
 
 
-def run(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([ATLAS_SA, *args], capture_output=True, text=True, timeout=timeout, check=False)
+def run(*args: str, timeout: float = 60, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [ATLAS_SA, *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+        env={**os.environ, **env} if env else None,
+    )
+
+
+def bearer_headers(base_url: str, client_id: str, secret: str) -> dict[str, str]:
+    token = httpx.post(
+        f"{base_url}/api/oauth/token", data={"grant_type": "client_credentials"}, auth=(client_id, secret)
+    )
+    assert token.status_code == 200, token.text
+    return {**accept("2023-01-01"), "Authorization": f"Bearer {token.json()['access_token']}"}
 
 
 def test_serve_migrates_and_answers(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'fresh.db'}"
     with live_server(url) as server:
-        created = httpx.post(
+        anonymous = httpx.post(
             f"{server.base_url}/api/atlas/v2/orgs", json={"name": "acme"}, headers=accept("2023-01-01")
         )
-        assert created.status_code == 201
-        org_id = created.json()["organization"]["id"]
-        got = httpx.get(f"{server.base_url}/api/atlas/v2/orgs/{org_id}", headers=accept("2023-01-01"))
+        assert anonymous.status_code == 401
+        made = json.loads(run("bootstrap", "--database-url", url, "--json", "--org-name", "acme").stdout)
+        headers = bearer_headers(server.base_url, made["clientId"], made["clientSecret"])
+        got = httpx.get(f"{server.base_url}/api/atlas/v2/orgs/{made['orgId']}", headers=headers)
         assert got.json()["name"] == "acme"
         assert httpx.get(f"{server.base_url}/readyz").json()["database"] == "ok"
     assert (tmp_path / "fresh.db").exists()
 
 
 def test_serve_on_postgresql(postgresql_url: str) -> None:
-    with live_server(postgresql_url) as server:
-        response = httpx.get(f"{server.base_url}/api/atlas/v2/orgs", headers=accept("2023-01-01"))
+    # Beside a PostgreSQL database there is no file to keep a development key in: both processes get one.
+    env = {"ATLAS_SA_SECRET_KEY": "cli-test-master-key-0123456789"}
+    with live_server(postgresql_url, env=env) as server:
+        made = json.loads(run("bootstrap", "--database-url", postgresql_url, "--json", env=env).stdout)
+        headers = bearer_headers(server.base_url, made["clientId"], made["clientSecret"])
+        response = httpx.get(f"{server.base_url}/api/atlas/v2/orgs", headers=headers)
         assert response.status_code == 200
+        assert [o["id"] for o in response.json()["results"]] == [made["orgId"]]
 
 
 def test_sigterm_shuts_down_gracefully(tmp_path: Path) -> None:

@@ -1,0 +1,98 @@
+"""``atlas-sa bootstrap`` and ``atlas-sa keys rotate`` as a user runs them, against a live server."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import httpx
+import jwt
+
+from tests.cli.test_main import run
+from tests.support.client import accept
+from tests.support.server import live_server
+
+KEYS = {"orgId", "groupId", "clientId", "clientSecret", "publicKey", "privateKey"}
+
+
+def token(base_url: str, client_id: str, secret: str) -> str:
+    response = httpx.post(
+        f"{base_url}/api/oauth/token", data={"grant_type": "client_credentials"}, auth=(client_id, secret)
+    )
+    assert response.status_code == 200, response.text
+    access_token: str = response.json()["access_token"]
+    return access_token
+
+
+def test_bootstrap_json_credentials_work(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'boot.db'}"
+    result = run("bootstrap", "--database-url", url, "--json", "--org-name", "Acme (prod)")
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.strip().splitlines()
+    assert len(lines) == 1, "exactly one JSON object"
+    made = json.loads(lines[0])
+    assert set(made) == KEYS
+    assert re.fullmatch(r"mdb_sa_id_[a-f0-9]{24}", made["clientId"])
+    assert re.fullmatch(r"mdb_sa_sk_[A-Za-z0-9_-]{40}", made["clientSecret"])
+    assert re.fullmatch(r"[a-z]{8}", made["publicKey"])
+    assert re.fullmatch(r"[0-9a-f-]{36}", made["privateKey"])
+
+    with live_server(url) as server:
+        headers = {
+            **accept("2023-01-01"),
+            "Authorization": f"Bearer {token(server.base_url, made['clientId'], made['clientSecret'])}",
+        }
+        org = httpx.get(f"{server.base_url}/api/atlas/v2/orgs/{made['orgId']}", headers=headers)
+        assert org.status_code == 200
+        assert org.json()["name"] == "Acme (prod)"
+        project = httpx.get(f"{server.base_url}/api/atlas/v2/groups/{made['groupId']}", headers=headers)
+        assert project.status_code == 200
+        assert project.json()["orgId"] == made["orgId"]
+        # The API key authenticates with HTTP Digest.
+        digest = httpx.get(
+            f"{server.base_url}/api/atlas/v2/orgs/{made['orgId']}",
+            headers=accept("2023-01-01"),
+            auth=httpx.DigestAuth(made["publicKey"], made["privateKey"]),
+        )
+        assert digest.status_code == 200, digest.text
+
+
+def test_bootstrap_human_output(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'human.db'}"
+    result = run("bootstrap", "--database-url", url)
+    assert result.returncode == 0, result.stderr
+    assert "clientSecret  mdb_sa_sk_" in result.stdout
+    assert "curl -s -u 'mdb_sa_id_" in result.stdout
+    assert "/api/oauth/token" in result.stdout
+    # Two runs make two organizations with distinct credentials.
+    second = run("bootstrap", "--database-url", url, "--json")
+    assert json.loads(second.stdout)["clientId"] not in result.stdout
+
+
+def test_bootstrap_refuses_a_bad_name(tmp_path: Path) -> None:
+    result = run("bootstrap", "--database-url", f"sqlite:///{tmp_path / 'x.db'}", "--org-name", "<script>")
+    assert result.returncode == 2
+    assert result.stderr.startswith("atlas-sa: error: invalid organization name")
+    assert "Traceback" not in result.stderr
+
+
+def test_keys_rotate_keeps_old_tokens(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'rotate.db'}"
+    made = json.loads(run("bootstrap", "--database-url", url, "--json").stdout)
+    with live_server(url) as server:
+        old = token(server.base_url, made["clientId"], made["clientSecret"])
+        rotated = run("keys", "rotate", "--database-url", url)
+        assert rotated.returncode == 0, rotated.stderr
+        new = token(server.base_url, made["clientId"], made["clientSecret"])
+        old_kid, new_kid = jwt.get_unverified_header(old)["kid"], jwt.get_unverified_header(new)["kid"]
+        assert old_kid != new_kid
+        assert f"new signing key {new_kid}" in rotated.stdout
+        kids = {k["kid"] for k in httpx.get(f"{server.base_url}/api/oauth/jwks").json()["keys"]}
+        assert kids == {old_kid, new_kid}
+        for access_token in (old, new):
+            response = httpx.get(
+                f"{server.base_url}/api/atlas/v2/orgs",
+                headers={**accept("2023-01-01"), "Authorization": f"Bearer {access_token}"},
+            )
+            assert response.status_code == 200
