@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from atlas_sa import __version__, health
+from atlas_sa.access_lists import endpoints as access_lists
 from atlas_sa.auth import endpoints as oauth
 from atlas_sa.kit.clock import Clock, SystemClock
 from atlas_sa.kit.crypto import ServerKeys
@@ -19,6 +20,7 @@ from atlas_sa.kit.state import AppState
 from atlas_sa.org_settings import endpoints as org_settings
 from atlas_sa.orgs import endpoints as orgs
 from atlas_sa.projects import endpoints as projects
+from atlas_sa.service_accounts import endpoints as service_accounts
 from atlas_sa.settings import Settings
 
 
@@ -47,7 +49,15 @@ def create_app(
     # Starlette runs the middleware added last outermost: the format is known before a 413 is rendered.
     app.add_middleware(BodyLimitMiddleware, max_body_bytes=settings.max_body_bytes)
     app.add_middleware(FormatMiddleware)
-    for router in (health.router, oauth.router, orgs.router, org_settings.router, projects.router):
+    for router in (
+        health.router,
+        oauth.router,
+        orgs.router,
+        org_settings.router,
+        projects.router,
+        service_accounts.router,
+        access_lists.router,
+    ):
         app.include_router(router)
         state.routes.extend(router.routes)
     return app

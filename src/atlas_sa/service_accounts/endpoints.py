@@ -1,0 +1,369 @@
+"""HTTP endpoints for service accounts: ``/orgs/{orgId}/serviceAccounts…`` and ``/groups/{groupId}/serviceAccounts…``
+(resource version 2024-08-05). Handlers are named after the spec's operation ids.
+
+``{clientId}`` uses a converter that excludes ``:`` so that ``…/{clientId}:invite`` is only ever the invite route:
+``GET …/x:invite`` is then a 405 for that path rather than a lookup of the account ``x:invite``.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Query
+from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.convertors import Convertor, register_url_convertor
+from starlette.requests import Request
+from starlette.responses import Response
+
+from atlas_sa.auth.dependencies import Caller
+from atlas_sa.kit.pagination import PageRequest, paginated, paging
+from atlas_sa.kit.rendering import created, no_content, ok
+from atlas_sa.kit.routing import atlas_router, request_session
+from atlas_sa.kit.state import app_state
+from atlas_sa.models import ServiceAccountSecret as SecretRow
+from atlas_sa.orgs.repository import OrgRepository
+from atlas_sa.orgs.service import OrgService
+from atlas_sa.projects.repository import ProjectRepository
+from atlas_sa.projects.service import ProjectService
+from atlas_sa.service_accounts.repository import ServiceAccountRepository
+from atlas_sa.service_accounts.schemas import (
+    GroupServiceAccount,
+    GroupServiceAccountRequest,
+    GroupServiceAccountRoleAssignment,
+    GroupServiceAccountUpdateRequest,
+    OrgServiceAccount,
+    OrgServiceAccountRequest,
+    OrgServiceAccountUpdateRequest,
+    PaginatedGroupServiceAccounts,
+    PaginatedOrgServiceAccounts,
+    PaginatedServiceAccountGroup,
+    ServiceAccountGroup,
+    ServiceAccountSecret,
+    ServiceAccountSecretRequest,
+)
+from atlas_sa.service_accounts.service import (
+    AccountChanges,
+    AccountView,
+    IssuedSecret,
+    NewAccount,
+    ServiceAccountService,
+    masked,
+)
+
+SA_VERSION = "2024-08-05"
+
+
+class ClientIdConvertor(Convertor[str]):
+    """A path segment without ``:``, which separates a custom method (``:invite``) from the resource."""
+
+    regex = "[^/:]+"
+
+    def convert(self, value: str) -> str:
+        return value
+
+    def to_string(self, value: str) -> str:
+        return value
+
+
+register_url_convertor("client_id", ClientIdConvertor())
+
+router = atlas_router(SA_VERSION, prefix="/api/atlas/v2", tags=["Service Accounts"])
+
+ORG_ACCOUNTS = "/orgs/{orgId}/serviceAccounts"
+ORG_ACCOUNT = ORG_ACCOUNTS + "/{clientId:client_id}"
+GROUP_ACCOUNTS = "/groups/{groupId}/serviceAccounts"
+GROUP_ACCOUNT = GROUP_ACCOUNTS + "/{clientId:client_id}"
+
+
+async def service_account_service(
+    request: Request, session: Annotated[AsyncSession, Depends(request_session)]
+) -> ServiceAccountService:
+    state = app_state(request)
+    orgs = OrgService(OrgRepository(session), state.clock)
+    projects = ProjectService(ProjectRepository(session), orgs, state.clock)
+    return ServiceAccountService(ServiceAccountRepository(session), orgs, projects, state.clock, state.keys)
+
+
+Accounts = Annotated[ServiceAccountService, Depends(service_account_service)]
+Paging = Annotated[PageRequest, Depends(paging)]
+IncludeSystemManaged = Annotated[
+    bool,
+    Query(
+        alias="includeSystemManaged",
+        description="Whether system-managed Service Accounts (such as MCP integrations) are included.",
+    ),
+]
+
+
+# --- rendering -------------------------------------------------------------------------------------------------
+
+
+def secret_schema(secret: SecretRow) -> ServiceAccountSecret:
+    """A stored secret: masked, never its value."""
+    return ServiceAccountSecret.model_validate(
+        {
+            "createdAt": secret.created_at,
+            "expiresAt": secret.expires_at,
+            "id": secret.id,
+            "lastUsedAt": secret.last_used_at,
+            "maskedSecretValue": masked(secret),
+        }
+    )
+
+
+def issued_secret_schema(issued: IssuedSecret) -> ServiceAccountSecret:
+    """The one response that shows a secret: its value, and no mask (as Atlas's create responses)."""
+    return ServiceAccountSecret.model_validate(
+        {
+            "createdAt": issued.secret.created_at,
+            "expiresAt": issued.secret.expires_at,
+            "id": issued.secret.id,
+            "secret": issued.value,
+        }
+    )
+
+
+def _account_fields(view: AccountView) -> dict[str, object]:
+    issued_id = view.issued.secret.id if view.issued else None
+    secrets = [
+        issued_secret_schema(view.issued) if view.issued and s.id == issued_id else secret_schema(s)
+        for s in view.secrets
+    ]
+    return {
+        "clientId": view.account.client_id,
+        "createdAt": view.account.created_at,
+        "description": view.account.description,
+        "name": view.account.name,
+        "roles": view.roles,
+        "secrets": secrets,
+        "systemManaged": view.account.system_managed,
+    }
+
+
+def org_account_schema(view: AccountView) -> OrgServiceAccount:
+    return OrgServiceAccount.model_validate(_account_fields(view))
+
+
+def group_account_schema(view: AccountView) -> GroupServiceAccount:
+    return GroupServiceAccount.model_validate(_account_fields(view))
+
+
+def _new_account(body: OrgServiceAccountRequest | GroupServiceAccountRequest) -> NewAccount:
+    return NewAccount(
+        name=body.name,
+        description=body.description,
+        roles=body.roles,
+        secret_expires_after_hours=body.secret_expires_after_hours
+        if "secret_expires_after_hours" in body.model_fields_set
+        else None,
+        without_initial_secret=body.without_initial_secret,
+    )
+
+
+def _changes(body: OrgServiceAccountUpdateRequest | GroupServiceAccountUpdateRequest) -> AccountChanges:
+    sent = body.model_fields_set
+    return AccountChanges(
+        name=body.name if "name" in sent else None,
+        description=body.description if "description" in sent else None,
+        roles=body.roles if "roles" in sent else None,
+    )
+
+
+# --- organization service accounts -----------------------------------------------------------------------------
+
+
+@router.get(ORG_ACCOUNTS, operation_id="listOrgServiceAccounts", response_model=PaginatedOrgServiceAccounts)
+async def list_org_service_accounts(
+    request: Request,
+    caller: Caller,
+    accounts: Accounts,
+    page: Paging,
+    orgId: str,  # noqa: N803
+    include_system_managed: IncludeSystemManaged = False,
+) -> Response:
+    views, total = await accounts.list_for_org(caller, orgId, page, include_system_managed=include_system_managed)
+    return ok(paginated(request, page, [org_account_schema(v) for v in views], total))
+
+
+@router.post(ORG_ACCOUNTS, operation_id="createOrgServiceAccount", status_code=201, response_model=OrgServiceAccount)
+async def create_org_service_account(
+    caller: Caller,
+    accounts: Accounts,
+    body: OrgServiceAccountRequest,
+    orgId: str,  # noqa: N803
+) -> Response:
+    return created(org_account_schema(await accounts.create_for_org(caller, orgId, _new_account(body))))
+
+
+@router.get(ORG_ACCOUNT, operation_id="getOrgServiceAccount", response_model=OrgServiceAccount)
+async def get_org_service_account(
+    caller: Caller,
+    accounts: Accounts,
+    orgId: str,  # noqa: N803
+    clientId: str,  # noqa: N803
+) -> Response:
+    return ok(org_account_schema(await accounts.get_for_org(caller, orgId, clientId)))
+
+
+@router.patch(ORG_ACCOUNT, operation_id="updateOrgServiceAccount", response_model=OrgServiceAccount)
+async def update_org_service_account(
+    caller: Caller,
+    accounts: Accounts,
+    body: OrgServiceAccountUpdateRequest,
+    orgId: str,  # noqa: N803
+    clientId: str,  # noqa: N803
+) -> Response:
+    return ok(org_account_schema(await accounts.update_for_org(caller, orgId, clientId, _changes(body))))
+
+
+@router.delete(ORG_ACCOUNT, operation_id="deleteOrgServiceAccount", status_code=204)
+async def delete_org_service_account(
+    caller: Caller,
+    accounts: Accounts,
+    orgId: str,  # noqa: N803
+    clientId: str,  # noqa: N803
+) -> Response:
+    await accounts.delete_for_org(caller, orgId, clientId)
+    return no_content()
+
+
+@router.get(
+    ORG_ACCOUNT + "/groups", operation_id="getServiceAccountGroups", response_model=PaginatedServiceAccountGroup
+)
+async def get_service_account_groups(
+    request: Request,
+    caller: Caller,
+    accounts: Accounts,
+    page: Paging,
+    orgId: str,  # noqa: N803
+    clientId: str,  # noqa: N803
+) -> Response:
+    rows, total = await accounts.project_assignments(caller, orgId, clientId, page)
+    results = [
+        ServiceAccountGroup.model_validate({"groupId": row.project_id, "roles": list(row.roles)}) for row in rows
+    ]
+    return ok(paginated(request, page, results, total))
+
+
+@router.post(
+    ORG_ACCOUNT + "/secrets", operation_id="createOrgSecret", status_code=201, response_model=ServiceAccountSecret
+)
+async def create_org_secret(
+    caller: Caller,
+    accounts: Accounts,
+    body: ServiceAccountSecretRequest,
+    orgId: str,  # noqa: N803
+    clientId: str,  # noqa: N803
+) -> Response:
+    issued = await accounts.create_secret_for_org(caller, orgId, clientId, body.secret_expires_after_hours)
+    return created(issued_secret_schema(issued))
+
+
+@router.delete(ORG_ACCOUNT + "/secrets/{secretId}", operation_id="deleteOrgSecret", status_code=204)
+async def delete_org_secret(
+    caller: Caller,
+    accounts: Accounts,
+    orgId: str,  # noqa: N803
+    clientId: str,  # noqa: N803
+    secretId: str,  # noqa: N803
+) -> Response:
+    await accounts.delete_secret_for_org(caller, orgId, clientId, secretId)
+    return no_content()
+
+
+# --- project service accounts ----------------------------------------------------------------------------------
+
+
+@router.get(GROUP_ACCOUNTS, operation_id="listGroupServiceAccounts", response_model=PaginatedGroupServiceAccounts)
+async def list_group_service_accounts(
+    request: Request,
+    caller: Caller,
+    accounts: Accounts,
+    page: Paging,
+    groupId: str,  # noqa: N803
+    include_system_managed: IncludeSystemManaged = False,
+) -> Response:
+    views, total = await accounts.list_for_project(caller, groupId, page, include_system_managed=include_system_managed)
+    return ok(paginated(request, page, [group_account_schema(v) for v in views], total))
+
+
+@router.post(
+    GROUP_ACCOUNTS, operation_id="createGroupServiceAccount", status_code=201, response_model=GroupServiceAccount
+)
+async def create_group_service_account(
+    caller: Caller,
+    accounts: Accounts,
+    body: GroupServiceAccountRequest,
+    groupId: str,  # noqa: N803
+) -> Response:
+    return created(group_account_schema(await accounts.create_for_project(caller, groupId, _new_account(body))))
+
+
+@router.get(GROUP_ACCOUNT, operation_id="getGroupServiceAccount", response_model=GroupServiceAccount)
+async def get_group_service_account(
+    caller: Caller,
+    accounts: Accounts,
+    groupId: str,  # noqa: N803
+    clientId: str,  # noqa: N803
+) -> Response:
+    return ok(group_account_schema(await accounts.get_for_project(caller, groupId, clientId)))
+
+
+@router.patch(GROUP_ACCOUNT, operation_id="updateGroupServiceAccount", response_model=GroupServiceAccount)
+async def update_group_service_account(
+    caller: Caller,
+    accounts: Accounts,
+    body: GroupServiceAccountUpdateRequest,
+    groupId: str,  # noqa: N803
+    clientId: str,  # noqa: N803
+) -> Response:
+    return ok(group_account_schema(await accounts.update_for_project(caller, groupId, clientId, _changes(body))))
+
+
+@router.delete(GROUP_ACCOUNT, operation_id="deleteGroupServiceAccount", status_code=204)
+async def delete_group_service_account(
+    caller: Caller,
+    accounts: Accounts,
+    groupId: str,  # noqa: N803
+    clientId: str,  # noqa: N803
+) -> Response:
+    await accounts.delete_for_project(caller, groupId, clientId)
+    return no_content()
+
+
+@router.post(GROUP_ACCOUNT + ":invite", operation_id="inviteGroupServiceAccount", response_model=GroupServiceAccount)
+async def invite_group_service_account(
+    caller: Caller,
+    accounts: Accounts,
+    body: GroupServiceAccountRoleAssignment,
+    groupId: str,  # noqa: N803
+    clientId: str,  # noqa: N803
+) -> Response:
+    # Atlas answers the invite with 200, not 201.
+    return ok(group_account_schema(await accounts.invite(caller, groupId, clientId, body.roles)))
+
+
+@router.post(
+    GROUP_ACCOUNT + "/secrets", operation_id="createGroupSecret", status_code=201, response_model=ServiceAccountSecret
+)
+async def create_group_secret(
+    caller: Caller,
+    accounts: Accounts,
+    body: ServiceAccountSecretRequest,
+    groupId: str,  # noqa: N803
+    clientId: str,  # noqa: N803
+) -> Response:
+    issued = await accounts.create_secret_for_project(caller, groupId, clientId, body.secret_expires_after_hours)
+    return created(issued_secret_schema(issued))
+
+
+@router.delete(GROUP_ACCOUNT + "/secrets/{secretId}", operation_id="deleteGroupSecret", status_code=204)
+async def delete_group_secret(
+    caller: Caller,
+    accounts: Accounts,
+    groupId: str,  # noqa: N803
+    clientId: str,  # noqa: N803
+    secretId: str,  # noqa: N803
+) -> Response:
+    await accounts.delete_secret_for_project(caller, groupId, clientId, secretId)
+    return no_content()

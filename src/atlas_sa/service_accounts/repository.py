@@ -1,0 +1,167 @@
+"""All SQL about service accounts, their project assignments and their secrets."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Collection, Sequence
+from datetime import datetime
+
+from sqlalchemy import Select, delete, func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from atlas_sa.kit.pagination import PageRequest
+from atlas_sa.models import AccessListEntry, ProjectAssignment, ServiceAccount, ServiceAccountSecret
+
+
+class ServiceAccountRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    # --- accounts ----------------------------------------------------------------------------------------------
+
+    async def add(self, account: ServiceAccount) -> None:
+        self.session.add(account)
+        await self.session.flush()
+
+    async def by_client_id(self, client_id: str, *, for_update: bool = False) -> ServiceAccount | None:
+        statement = select(ServiceAccount).where(ServiceAccount.client_id == client_id)
+        if for_update:
+            # Serialises writers that enforce per-account limits (secrets, access-list entries) on PostgreSQL;
+            # SQLite write transactions already hold the database's write lock (BEGIN IMMEDIATE).
+            statement = statement.with_for_update()
+        return (await self.session.execute(statement)).scalar_one_or_none()
+
+    async def count_in_org(self, org_id: str) -> int:
+        statement = select(func.count()).select_from(ServiceAccount).where(ServiceAccount.org_id == org_id)
+        return (await self.session.execute(statement)).scalar_one()
+
+    async def _page(self, statement: Select[ServiceAccount], page: PageRequest) -> tuple[list[ServiceAccount], int]:
+        total = (await self.session.execute(select(func.count()).select_from(statement.subquery()))).scalar_one()
+        ordered = statement.order_by(ServiceAccount.id).offset(page.offset).limit(page.limit)
+        return list((await self.session.execute(ordered)).scalars().all()), total
+
+    async def page_in_org(
+        self, org_id: str, page: PageRequest, *, include_system_managed: bool
+    ) -> tuple[list[ServiceAccount], int]:
+        statement = select(ServiceAccount).where(ServiceAccount.org_id == org_id)
+        if not include_system_managed:
+            statement = statement.where(ServiceAccount.system_managed.is_(False))
+        return await self._page(statement, page)
+
+    async def page_in_project(
+        self, project_id: str, page: PageRequest, *, include_system_managed: bool
+    ) -> tuple[list[ServiceAccount], int]:
+        statement = (
+            select(ServiceAccount)
+            .join(ProjectAssignment, ProjectAssignment.service_account_id == ServiceAccount.id)
+            .where(ProjectAssignment.project_id == project_id)
+        )
+        if not include_system_managed:
+            statement = statement.where(ServiceAccount.system_managed.is_(False))
+        return await self._page(statement, page)
+
+    async def delete(self, account: ServiceAccount) -> None:
+        # Explicit, child tables first, so nothing depends on the database enforcing its cascades; the access tokens
+        # the account holds go by the foreign-key cascade (their rows are what make a token valid).
+        for table, column in (
+            (ProjectAssignment, ProjectAssignment.service_account_id),
+            (AccessListEntry, AccessListEntry.service_account_id),
+            (ServiceAccountSecret, ServiceAccountSecret.service_account_id),
+        ):
+            await self.session.execute(delete(table).where(column == account.id))
+        await self.session.execute(delete(ServiceAccount).where(ServiceAccount.id == account.id))
+        await self.session.flush()
+
+    async def flush(self) -> None:
+        await self.session.flush()
+
+    # --- project assignments -----------------------------------------------------------------------------------
+
+    async def assignment(self, account_id: str, project_id: str) -> ProjectAssignment | None:
+        return await self.session.get(ProjectAssignment, (account_id, project_id))
+
+    async def assignments_for(self, account_ids: Collection[str], project_id: str) -> dict[str, ProjectAssignment]:
+        if not account_ids:
+            return {}
+        statement = select(ProjectAssignment).where(
+            ProjectAssignment.project_id == project_id, ProjectAssignment.service_account_id.in_(list(account_ids))
+        )
+        rows = (await self.session.execute(statement)).scalars().all()
+        return {row.service_account_id: row for row in rows}
+
+    async def add_assignment(self, assignment: ProjectAssignment) -> None:
+        self.session.add(assignment)
+        await self.session.flush()
+
+    async def delete_assignment(self, assignment: ProjectAssignment) -> None:
+        await self.session.execute(
+            delete(ProjectAssignment).where(
+                ProjectAssignment.service_account_id == assignment.service_account_id,
+                ProjectAssignment.project_id == assignment.project_id,
+            )
+        )
+        await self.session.flush()
+
+    async def count_assignments(self, account_id: str) -> int:
+        statement = (
+            select(func.count())
+            .select_from(ProjectAssignment)
+            .where(ProjectAssignment.service_account_id == account_id)
+        )
+        return (await self.session.execute(statement)).scalar_one()
+
+    async def assignments_page(self, account_id: str, page: PageRequest) -> tuple[Sequence[ProjectAssignment], int]:
+        statement = select(ProjectAssignment).where(ProjectAssignment.service_account_id == account_id)
+        total = (await self.session.execute(select(func.count()).select_from(statement.subquery()))).scalar_one()
+        ordered = statement.order_by(ProjectAssignment.project_id).offset(page.offset).limit(page.limit)
+        return (await self.session.execute(ordered)).scalars().all(), total
+
+    # --- secrets -----------------------------------------------------------------------------------------------
+
+    async def secrets_of(self, account_ids: Collection[str]) -> dict[str, list[ServiceAccountSecret]]:
+        found: dict[str, list[ServiceAccountSecret]] = defaultdict(list)
+        if not account_ids:
+            return found
+        statement = (
+            select(ServiceAccountSecret)
+            .where(ServiceAccountSecret.service_account_id.in_(list(account_ids)))
+            .order_by(ServiceAccountSecret.id)
+        )
+        for secret in (await self.session.execute(statement)).scalars():
+            found[secret.service_account_id].append(secret)
+        return found
+
+    async def count_secrets(self, account_id: str) -> int:
+        statement = (
+            select(func.count())
+            .select_from(ServiceAccountSecret)
+            .where(ServiceAccountSecret.service_account_id == account_id)
+        )
+        return (await self.session.execute(statement)).scalar_one()
+
+    async def add_secret(self, secret: ServiceAccountSecret) -> None:
+        self.session.add(secret)
+        await self.session.flush()
+
+    async def cap_secret_expiry(self, account_id: str, latest: datetime, *, except_id: str) -> None:
+        """Bring every other secret of the account to expire no later than ``latest``."""
+        await self.session.execute(
+            update(ServiceAccountSecret)
+            .where(
+                ServiceAccountSecret.service_account_id == account_id,
+                ServiceAccountSecret.id != except_id,
+                ServiceAccountSecret.expires_at > latest,
+            )
+            .values(expires_at=latest)
+        )
+
+    async def secret(self, account_id: str, secret_id: str) -> ServiceAccountSecret | None:
+        statement = select(ServiceAccountSecret).where(
+            ServiceAccountSecret.id == secret_id, ServiceAccountSecret.service_account_id == account_id
+        )
+        return (await self.session.execute(statement)).scalar_one_or_none()
+
+    async def delete_secret(self, secret: ServiceAccountSecret) -> None:
+        # Tokens minted with the secret go with it (foreign-key cascade): deleting a secret revokes them.
+        await self.session.execute(delete(ServiceAccountSecret).where(ServiceAccountSecret.id == secret.id))
+        await self.session.flush()

@@ -1,0 +1,412 @@
+"""Service-account rules for the Atlas operations
+
+- organization: listOrgServiceAccounts, createOrgServiceAccount, getOrgServiceAccount, updateOrgServiceAccount,
+  deleteOrgServiceAccount, getServiceAccountGroups (``/orgs/{orgId}/serviceAccounts/{clientId}/groups``);
+- project: listGroupServiceAccounts, createGroupServiceAccount, getGroupServiceAccount, updateGroupServiceAccount,
+  deleteGroupServiceAccount, inviteGroupServiceAccount (``:invite``);
+- secrets on both paths: createOrgSecret / deleteOrgSecret, createGroupSecret / deleteGroupSecret.
+
+Every method takes the caller and checks the operation's ``x-rolesRequirements`` once the organization or project
+in the path is known to exist. An account outside the path's organization, or not assigned to the path's project,
+is reported as absent: 404 ``RESOURCE_NOT_FOUND`` with the client id, as is a malformed client id.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from secrets import token_urlsafe
+from typing import Protocol
+
+from atlas_sa.auth.principal import Principal
+from atlas_sa.auth.roles import Requirement, authorize
+from atlas_sa.errors import (
+    FieldViolation,
+    InvalidAttribute,
+    MaxSecretsPerServiceAccountExceeded,
+    MaxServiceAccountsPerOrgExceeded,
+    MissingAttribute,
+    ResourceNotFound,
+)
+from atlas_sa.kit.clock import Clock
+from atlas_sa.kit.ids import is_client_id, is_object_id, new_client_id, new_object_id
+from atlas_sa.kit.pagination import PageRequest
+from atlas_sa.models import Organization, Project, ProjectAssignment, ServiceAccount, ServiceAccountSecret
+from atlas_sa.orgs.service import OrgService
+from atlas_sa.projects.service import ProjectService
+from atlas_sa.service_accounts.repository import ServiceAccountRepository
+
+MAX_SERVICE_ACCOUNTS_PER_ORG = 200
+MAX_SECRETS_PER_SERVICE_ACCOUNT = 2
+MIN_SECRET_VALIDITY_HOURS = 8
+# Creating a secret brings every other secret of the account to expire within this window (Atlas's rotation rule).
+ROTATION_WINDOW = timedelta(days=7)
+SECRET_PREFIX = "mdb_sa_sk_"  # noqa: S105 - the public prefix of every secret, not a secret
+MASK_PREFIX = "mdb_sa_sk_..."
+PROJECT_MEMBER_ORG_ROLES = ["ORG_MEMBER"]
+_HOURS_FIELD = "secretExpiresAfterHours"
+
+
+class SecretHasher(Protocol):
+    def hash_secret(self, secret: str) -> str: ...
+
+
+@dataclass(frozen=True, slots=True)
+class NewAccount:
+    name: str
+    description: str
+    roles: Sequence[str]
+    secret_expires_after_hours: int | None
+    without_initial_secret: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class AccountChanges:
+    """A partial update: ``None`` leaves a field as it is."""
+
+    name: str | None = None
+    description: str | None = None
+    roles: Sequence[str] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AccountView:
+    """An account as one path sees it: its organization roles, or its roles in the path's project."""
+
+    account: ServiceAccount
+    roles: list[str]
+    secrets: list[ServiceAccountSecret]
+    # The new secret's value, in the one response that creates it.
+    issued: IssuedSecret | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class IssuedSecret:
+    secret: ServiceAccountSecret
+    value: str
+
+
+def masked(secret: ServiceAccountSecret) -> str:
+    return MASK_PREFIX + secret.last_four
+
+
+def _unique(roles: Sequence[str]) -> list[str]:
+    return list(dict.fromkeys(roles))
+
+
+class ServiceAccountService:
+    def __init__(
+        self,
+        accounts: ServiceAccountRepository,
+        orgs: OrgService,
+        projects: ProjectService,
+        clock: Clock,
+        hasher: SecretHasher,
+    ) -> None:
+        self.accounts = accounts
+        self.orgs = orgs
+        self.projects = projects
+        self.clock = clock
+        self.hasher = hasher
+
+    # --- scopes, shared with the access-list feature -----------------------------------------------------------
+
+    async def org_scope(
+        self, caller: Principal, org_id: str, requirement: Requirement, *, for_update: bool = False
+    ) -> Organization:
+        org = await self.orgs.require(org_id, for_update=for_update)
+        authorize(caller, requirement, org.id)
+        return org
+
+    async def project_scope(self, caller: Principal, group_id: str, requirement: Requirement) -> Project:
+        project = await self.projects.require(group_id)
+        authorize(caller, requirement, project.org_id, project.id)
+        return project
+
+    async def account_in_org(self, org_id: str, client_id: str, *, for_update: bool = False) -> ServiceAccount:
+        account = (
+            await self.accounts.by_client_id(client_id, for_update=for_update) if is_client_id(client_id) else None
+        )
+        if account is None or account.org_id != org_id:
+            raise ResourceNotFound(client_id)
+        return account
+
+    async def account_in_project(
+        self, project: Project, client_id: str, *, for_update: bool = False
+    ) -> tuple[ServiceAccount, ProjectAssignment]:
+        account = await self.account_in_org(project.org_id, client_id, for_update=for_update)
+        assignment = await self.accounts.assignment(account.id, project.id)
+        if assignment is None:
+            raise ResourceNotFound(client_id)
+        return account, assignment
+
+    # --- views -------------------------------------------------------------------------------------------------
+
+    async def _org_views(self, accounts: Sequence[ServiceAccount]) -> list[AccountView]:
+        secrets = await self.accounts.secrets_of([a.id for a in accounts])
+        return [AccountView(a, list(a.org_roles), secrets.get(a.id, [])) for a in accounts]
+
+    async def _project_views(self, accounts: Sequence[ServiceAccount], project_id: str) -> list[AccountView]:
+        ids = [a.id for a in accounts]
+        secrets = await self.accounts.secrets_of(ids)
+        assignments = await self.accounts.assignments_for(ids, project_id)
+        return [
+            AccountView(a, list(assignments[a.id].roles) if a.id in assignments else [], secrets.get(a.id, []))
+            for a in accounts
+        ]
+
+    async def _view(self, account: ServiceAccount, roles: list[str], issued: IssuedSecret | None = None) -> AccountView:
+        secrets = (await self.accounts.secrets_of([account.id])).get(account.id, [])
+        return AccountView(account, roles, secrets, issued)
+
+    # --- rules shared by both creates --------------------------------------------------------------------------
+
+    def _check_validity(self, org: Organization, hours: int) -> None:
+        if not MIN_SECRET_VALIDITY_HOURS <= hours <= org.max_secret_validity_hours:
+            raise InvalidAttribute(
+                _HOURS_FIELD,
+                fields=[
+                    FieldViolation(
+                        _HOURS_FIELD,
+                        f"must be between {MIN_SECRET_VALIDITY_HOURS} and {org.max_secret_validity_hours} hours "
+                        "(the organization's maxServiceAccountSecretValidityInHours)",
+                    )
+                ],
+            )
+
+    def _check_initial_secret(self, org: Organization, request: NewAccount) -> None:
+        hours = request.secret_expires_after_hours
+        if request.without_initial_secret:
+            if hours is not None:
+                raise InvalidAttribute(
+                    _HOURS_FIELD,
+                    fields=[FieldViolation(_HOURS_FIELD, "must be absent when withoutInitialSecret is true")],
+                )
+        elif hours is None:
+            raise MissingAttribute(_HOURS_FIELD, fields=[FieldViolation(_HOURS_FIELD, "Field required")])
+        else:
+            self._check_validity(org, hours)
+
+    async def _create_account(
+        self, org: Organization, request: NewAccount, org_roles: list[str]
+    ) -> tuple[ServiceAccount, IssuedSecret | None]:
+        """Create an account in ``org``, whose row the caller has locked: the count and the insert are atomic."""
+        self._check_initial_secret(org, request)
+        if await self.accounts.count_in_org(org.id) >= MAX_SERVICE_ACCOUNTS_PER_ORG:
+            raise MaxServiceAccountsPerOrgExceeded(org.id, MAX_SERVICE_ACCOUNTS_PER_ORG)
+        now = self.clock.now()
+        object_id = new_object_id(now.timestamp())
+        account = ServiceAccount(
+            id=object_id,
+            client_id=new_client_id(object_id),
+            org_id=org.id,
+            name=request.name,
+            description=request.description,
+            org_roles=org_roles,
+            system_managed=False,
+            created_at=now,
+        )
+        await self.accounts.add(account)
+        issued = None
+        if request.secret_expires_after_hours is not None and not request.without_initial_secret:
+            issued = await self._issue_secret(account, request.secret_expires_after_hours, now)
+        return account, issued
+
+    async def _issue_secret(self, account: ServiceAccount, hours: int, now: datetime) -> IssuedSecret:
+        # 30 random bytes, base64url: 40 characters after the prefix, as Atlas's secrets have.
+        value = SECRET_PREFIX + token_urlsafe(30)
+        secret = ServiceAccountSecret(
+            id=new_object_id(now.timestamp()),
+            service_account_id=account.id,
+            secret_hash=self.hasher.hash_secret(value),
+            last_four=value[-4:],
+            created_at=now,
+            expires_at=now + timedelta(hours=hours),
+            last_used_at=None,
+        )
+        await self.accounts.add_secret(secret)
+        await self.accounts.cap_secret_expiry(account.id, now + ROTATION_WINDOW, except_id=secret.id)
+        return IssuedSecret(secret, value)
+
+    async def _create_secret(self, org: Organization, account: ServiceAccount, hours: int) -> IssuedSecret:
+        """``account`` is locked by the caller, so two concurrent creates cannot both pass the count."""
+        self._check_validity(org, hours)
+        if await self.accounts.count_secrets(account.id) >= MAX_SECRETS_PER_SERVICE_ACCOUNT:
+            raise MaxSecretsPerServiceAccountExceeded(account.client_id, MAX_SECRETS_PER_SERVICE_ACCOUNT)
+        return await self._issue_secret(account, hours, self.clock.now())
+
+    async def _delete_secret(self, account: ServiceAccount, secret_id: str) -> None:
+        secret = await self.accounts.secret(account.id, secret_id) if is_object_id(secret_id) else None
+        if secret is None:
+            raise ResourceNotFound(secret_id)
+        await self.accounts.delete_secret(secret)
+
+    def _apply(self, account: ServiceAccount, changes: AccountChanges) -> None:
+        if changes.name is not None:
+            account.name = changes.name
+        if changes.description is not None:
+            account.description = changes.description
+
+    @staticmethod
+    def _replacement_roles(roles: Sequence[str]) -> list[str]:
+        if not roles:
+            raise InvalidAttribute("roles", fields=[FieldViolation("roles", "must hold at least one role")])
+        return _unique(roles)
+
+    # --- organization operations -------------------------------------------------------------------------------
+
+    async def list_for_org(
+        self, caller: Principal, org_id: str, page: PageRequest, *, include_system_managed: bool
+    ) -> tuple[list[AccountView], int]:
+        """listOrgServiceAccounts (Organization Read Only): every account of the org, project-created ones too."""
+        org = await self.org_scope(caller, org_id, Requirement.ORG_READ_ONLY)
+        rows, total = await self.accounts.page_in_org(org.id, page, include_system_managed=include_system_managed)
+        return await self._org_views(rows), total
+
+    async def create_for_org(self, caller: Principal, org_id: str, request: NewAccount) -> AccountView:
+        """createOrgServiceAccount (Organization Owner). At most 200 accounts per organization, counted under the
+        organization's row lock so that concurrent creates cannot overshoot."""
+        org = await self.org_scope(caller, org_id, Requirement.ORG_OWNER, for_update=True)
+        account, issued = await self._create_account(org, request, _unique(request.roles))
+        return AccountView(account, list(account.org_roles), [issued.secret] if issued else [], issued)
+
+    async def get_for_org(self, caller: Principal, org_id: str, client_id: str) -> AccountView:
+        """getOrgServiceAccount (Organization Read Only)."""
+        org = await self.org_scope(caller, org_id, Requirement.ORG_READ_ONLY)
+        account = await self.account_in_org(org.id, client_id)
+        return await self._view(account, list(account.org_roles))
+
+    async def update_for_org(
+        self, caller: Principal, org_id: str, client_id: str, changes: AccountChanges
+    ) -> AccountView:
+        """updateOrgServiceAccount (Organization Owner): absent fields unchanged; ``roles`` replaces the set."""
+        org = await self.org_scope(caller, org_id, Requirement.ORG_OWNER)
+        account = await self.account_in_org(org.id, client_id)
+        if changes.roles is not None:
+            account.org_roles = self._replacement_roles(changes.roles)
+        self._apply(account, changes)
+        await self.accounts.flush()
+        return await self._view(account, list(account.org_roles))
+
+    async def delete_for_org(self, caller: Principal, org_id: str, client_id: str) -> None:
+        """deleteOrgServiceAccount (Organization Owner): the account leaves every project, its secrets and access
+        list go, and so do the access tokens it holds (revoked at once)."""
+        org = await self.org_scope(caller, org_id, Requirement.ORG_OWNER)
+        account = await self.account_in_org(org.id, client_id)
+        await self.accounts.delete(account)
+
+    async def project_assignments(
+        self, caller: Principal, org_id: str, client_id: str, page: PageRequest
+    ) -> tuple[Sequence[ProjectAssignment], int]:
+        """getServiceAccountGroups (Organization Read Only): the projects the account is in, with its roles there."""
+        org = await self.org_scope(caller, org_id, Requirement.ORG_READ_ONLY)
+        account = await self.account_in_org(org.id, client_id)
+        return await self.accounts.assignments_page(account.id, page)
+
+    async def create_secret_for_org(self, caller: Principal, org_id: str, client_id: str, hours: int) -> IssuedSecret:
+        """createOrgSecret (Organization Owner): at most 2 secrets; the others then expire within 7 days."""
+        org = await self.org_scope(caller, org_id, Requirement.ORG_OWNER)
+        account = await self.account_in_org(org.id, client_id, for_update=True)
+        return await self._create_secret(org, account, hours)
+
+    async def delete_secret_for_org(self, caller: Principal, org_id: str, client_id: str, secret_id: str) -> None:
+        """deleteOrgSecret (Organization Owner); tokens minted with the secret are revoked with it."""
+        org = await self.org_scope(caller, org_id, Requirement.ORG_OWNER)
+        account = await self.account_in_org(org.id, client_id)
+        await self._delete_secret(account, secret_id)
+
+    # --- project operations ------------------------------------------------------------------------------------
+
+    async def list_for_project(
+        self, caller: Principal, group_id: str, page: PageRequest, *, include_system_managed: bool
+    ) -> tuple[list[AccountView], int]:
+        """listGroupServiceAccounts (Project Read Only): the accounts with roles in the project."""
+        project = await self.project_scope(caller, group_id, Requirement.PROJECT_READ_ONLY)
+        rows, total = await self.accounts.page_in_project(
+            project.id, page, include_system_managed=include_system_managed
+        )
+        return await self._project_views(rows, project.id), total
+
+    async def create_for_project(self, caller: Principal, group_id: str, request: NewAccount) -> AccountView:
+        """createGroupServiceAccount (Project Owner): the account joins the organization as ``ORG_MEMBER`` and the
+        project with the given roles; it counts toward the organization's 200."""
+        project = await self.project_scope(caller, group_id, Requirement.PROJECT_OWNER)
+        org = await self.orgs.require(project.org_id, for_update=True)
+        account, issued = await self._create_account(org, request, list(PROJECT_MEMBER_ORG_ROLES))
+        roles = _unique(request.roles)
+        await self.accounts.add_assignment(
+            ProjectAssignment(
+                service_account_id=account.id, project_id=project.id, roles=roles, created_at=self.clock.now()
+            )
+        )
+        return AccountView(account, roles, [issued.secret] if issued else [], issued)
+
+    async def get_for_project(self, caller: Principal, group_id: str, client_id: str) -> AccountView:
+        """getGroupServiceAccount (Project Read Only)."""
+        project = await self.project_scope(caller, group_id, Requirement.PROJECT_READ_ONLY)
+        account, assignment = await self.account_in_project(project, client_id)
+        return await self._view(account, list(assignment.roles))
+
+    async def update_for_project(
+        self, caller: Principal, group_id: str, client_id: str, changes: AccountChanges
+    ) -> AccountView:
+        """updateGroupServiceAccount (Project Owner): ``roles`` replaces the account's roles in this project;
+        ``name`` and ``description`` belong to the account and change everywhere."""
+        project = await self.project_scope(caller, group_id, Requirement.PROJECT_OWNER)
+        account, assignment = await self.account_in_project(project, client_id)
+        if changes.roles is not None:
+            assignment.roles = self._replacement_roles(changes.roles)
+        self._apply(account, changes)
+        await self.accounts.flush()
+        return await self._view(account, list(assignment.roles))
+
+    async def delete_for_project(self, caller: Principal, group_id: str, client_id: str) -> None:
+        """deleteGroupServiceAccount (Project Owner): removes the account from this project only; it stays in the
+        organization and its credentials stay valid."""
+        project = await self.project_scope(caller, group_id, Requirement.PROJECT_OWNER)
+        _account, assignment = await self.account_in_project(project, client_id)
+        await self.accounts.delete_assignment(assignment)
+
+    async def invite(self, caller: Principal, group_id: str, client_id: str, roles: Sequence[str]) -> AccountView:
+        """inviteGroupServiceAccount (Organization Owner): assigns an account of the project's organization to the
+        project; an account already there has its roles there replaced (decisions table)."""
+        project = await self.project_scope(caller, group_id, Requirement.ORG_OWNER)
+        account = await self.account_in_org(project.org_id, client_id)
+        new_roles = _unique(roles)
+        assignment = await self.accounts.assignment(account.id, project.id)
+        if assignment is None:
+            await self.accounts.add_assignment(
+                ProjectAssignment(
+                    service_account_id=account.id, project_id=project.id, roles=new_roles, created_at=self.clock.now()
+                )
+            )
+        else:
+            assignment.roles = new_roles
+            await self.accounts.flush()
+        return await self._view(account, new_roles)
+
+    async def _require_owner_beyond_project(self, caller: Principal, project: Project, account: ServiceAccount) -> None:
+        """Secrets grant everything the account holds. When it holds more than this project (an organization role
+        above member, or another project), managing its secrets needs Organization Owner (Atlas docs, "shared
+        service accounts"), or a project owner could mint credentials for an organization owner."""
+        beyond_org = bool(set(account.org_roles) - set(PROJECT_MEMBER_ORG_ROLES))
+        if beyond_org or await self.accounts.count_assignments(account.id) > 1:
+            authorize(caller, Requirement.ORG_OWNER, project.org_id)
+
+    async def create_secret_for_project(
+        self, caller: Principal, group_id: str, client_id: str, hours: int
+    ) -> IssuedSecret:
+        """createGroupSecret (Project Owner)."""
+        project = await self.project_scope(caller, group_id, Requirement.PROJECT_OWNER)
+        account, _assignment = await self.account_in_project(project, client_id, for_update=True)
+        await self._require_owner_beyond_project(caller, project, account)
+        org = await self.orgs.require(project.org_id)
+        return await self._create_secret(org, account, hours)
+
+    async def delete_secret_for_project(self, caller: Principal, group_id: str, client_id: str, secret_id: str) -> None:
+        """deleteGroupSecret (Project Owner)."""
+        project = await self.project_scope(caller, group_id, Requirement.PROJECT_OWNER)
+        account, _assignment = await self.account_in_project(project, client_id)
+        await self._require_owner_beyond_project(caller, project, account)
+        await self._delete_secret(account, secret_id)

@@ -1,0 +1,3 @@
+from tests.contract.fixtures import contract_checked
+
+__all__ = ["contract_checked"]
