@@ -4,6 +4,7 @@ secrets that are wrong, expired or deleted."""
 from __future__ import annotations
 
 import base64
+from collections.abc import AsyncIterator
 from datetime import timedelta
 
 import jwt
@@ -241,3 +242,19 @@ async def test_method_and_unknown_paths_are_atlas_errors(client: AtlasClient) ->
     response = await client.get(TOKEN_PATH)
     assert response.status_code == 405
     assert response.json()["errorCode"] == "METHOD_NOT_ALLOWED"
+
+
+async def test_oversized_streamed_body_is_not_a_500(client: AtlasClient) -> None:
+    client_id, secret = await credentials(client)
+
+    async def chunks() -> AsyncIterator[bytes]:
+        yield b"grant_type=client_credentials&pad="
+        for _ in range(300):
+            yield b"x" * 4096
+
+    response = await client.post(
+        TOKEN_PATH,
+        content=chunks(),
+        headers=basic(client_id, secret) | {"Content-Type": "application/x-www-form-urlencoded"},
+    )
+    assert 400 <= response.status_code < 500, response.text
