@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import re
+import sqlite3
+from contextlib import closing
 from pathlib import Path
 
 import httpx
@@ -96,3 +98,13 @@ def test_keys_rotate_keeps_old_tokens(tmp_path: Path) -> None:
                 headers={**accept("2023-01-01"), "Authorization": f"Bearer {access_token}"},
             )
             assert response.status_code == 200
+
+
+def test_serve_creates_the_first_signing_key(tmp_path: Path) -> None:
+    path = tmp_path / "keys.db"
+    with live_server(f"sqlite:///{path}"), closing(sqlite3.connect(path)) as db:
+        # Before any token or JWKS request: the key exists, its private half sealed.
+        [(kid, sealed)] = db.execute("SELECT kid, private_key_encrypted FROM signing_keys").fetchall()
+        assert b"PRIVATE KEY" not in sealed
+    with live_server(f"sqlite:///{path}") as server:
+        assert [k["kid"] for k in httpx.get(f"{server.base_url}/api/oauth/jwks").json()["keys"]] == [kid]

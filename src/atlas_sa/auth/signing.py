@@ -113,10 +113,6 @@ class KeyRing:
         self._public[kid] = key
         return key
 
-    def forget(self) -> None:
-        self._private.clear()
-        self._public.clear()
-
 
 async def rotate(repository: SigningKeyRepository, keys: ServerKeys, now: datetime) -> SigningKey:
     """Retire every active key and create a new one (``atlas-sa keys rotate``)."""

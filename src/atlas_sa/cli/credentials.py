@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from atlas_sa.auth.bootstrap import BootstrapCredentials, bootstrap
 from atlas_sa.auth.repository import SigningKeyRepository
-from atlas_sa.auth.signing import rotate
+from atlas_sa.auth.signing import new_signing_key, rotate
 from atlas_sa.kit.clock import SystemClock
 from atlas_sa.kit.crypto import ServerKeys
 from atlas_sa.kit.db import Database
@@ -17,6 +17,19 @@ async def run_bootstrap(settings: Settings, keys: ServerKeys, org_name: str) -> 
     try:
         async with db.unit_of_work() as session:
             return await bootstrap(session, keys, SystemClock(), org_name=org_name)
+    finally:
+        await db.dispose()
+
+
+async def ensure_signing_key(settings: Settings, keys: ServerKeys) -> None:
+    """Create the first token-signing key at start-up, so the JWKS is never empty (the token endpoint would
+    otherwise create it on first use)."""
+    db = Database(settings.database_url)
+    try:
+        async with db.unit_of_work() as session:
+            repository = SigningKeyRepository(session)
+            if await repository.active() is None:
+                await repository.add(new_signing_key(keys, SystemClock().now()))
     finally:
         await db.dispose()
 

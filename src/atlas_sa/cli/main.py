@@ -93,13 +93,16 @@ def serve(
     import uvicorn  # noqa: PLC0415 - the server is needed only by this command
 
     from atlas_sa.app import create_app  # noqa: PLC0415
+    from atlas_sa.cli.credentials import ensure_signing_key  # noqa: PLC0415
 
     settings = load_settings(host=host, port=port, database_url=database_url)
-    try:
-        ServerKeys.from_settings(settings)
-    except KeyError_ as exc:
-        fail(str(exc))
+    keys = server_keys(settings)
     migrate(settings)
+    try:
+        # The first signing key is made on first start, so the published JWKS is never empty.
+        asyncio.run(ensure_signing_key(settings, keys))
+    except SQLAlchemyError as exc:
+        fail(f"cannot use database {safe_url(settings.database_url)}: {type(exc).__name__}")
     sock = bind_socket(settings.host, settings.port)
     config = uvicorn.Config(
         create_app(settings),
