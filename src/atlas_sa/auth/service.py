@@ -115,13 +115,13 @@ class OAuthService:
         secret = presented.client_secret
         if len(secret) > _MAX_SECRET_LENGTH:
             secret = ""
-        account = None
-        if is_client_id(presented.client_id):
-            account = await self.credentials.account_by_client_id(presented.client_id, for_update=for_update)
+        # The same queries and comparisons whether or not the client exists: an unknown (or malformed) id looks up
+        # the empty id, which matches nothing, so response time does not reveal which client ids exist.
+        lookup = presented.client_id if is_client_id(presented.client_id) else ""
+        account = await self.credentials.account_by_client_id(lookup, for_update=for_update)
+        stored = await self.credentials.secrets_of(account.id if account is not None else "")
         now = self.clock.now()
-        candidates: list[ServiceAccountSecret | None] = []
-        if account is not None:
-            candidates = [s for s in await self.credentials.secrets_of(account.id) if s.expires_at > now]
+        candidates: list[ServiceAccountSecret | None] = [s for s in stored if s.expires_at > now]
         candidates += [None] * (_COMPARISONS - len(candidates))
         matched: ServiceAccountSecret | None = None
         for candidate in candidates:
