@@ -55,6 +55,16 @@ def parse_ip(value: str) -> IPAddress | None:
     return address
 
 
+def address_text(address: IPAddress) -> str:
+    """How addresses are written on the wire (``lastUsedAddress``, error parameters): IPv4 dotted; IPv6 as Atlas,
+    a Java service, writes it (``Inet6Address``): eight groups, no leading zeros, no ``::``. The access-list
+    endpoints write ``ipAddress`` and ``cidrBlock`` the same way, so a caller's address reads as its entry does."""
+    if isinstance(address, ipaddress.IPv4Address):
+        return str(address)
+    packed = address.packed
+    return ":".join(format(int.from_bytes(packed[i : i + 2], "big"), "x") for i in range(0, 16, 2))
+
+
 @lru_cache(maxsize=8)
 def _trusted_networks(entries: tuple[str, ...]) -> tuple[IPNetwork, ...]:
     networks: list[IPNetwork] = []
@@ -80,7 +90,7 @@ def client_ip(request: Request) -> str:
         return peer_text
     trusted = _trusted_networks(tuple(app_state(request).settings.trusted_proxies))
     if not trusted or not _is_trusted(peer, trusted):
-        return str(peer)
+        return address_text(peer)
     hops = [hop for header in request.headers.getlist("x-forwarded-for") for hop in header.split(",")]
     client = peer
     for hop in reversed(hops[-_MAX_FORWARDED_HOPS:]):
@@ -91,7 +101,7 @@ def client_ip(request: Request) -> str:
         client = address
         if not _is_trusted(address, trusted):
             break
-    return str(client)
+    return address_text(client)
 
 
 def _network(cidr_block: str) -> IPNetwork | None:

@@ -183,8 +183,8 @@ async def test_forwarded_for_ignored_without_trusted_proxies(connect: ClientFact
         (["6.6.6.6, 192.0.2.1"], "192.0.2.1"),
         (["192.0.2.1, 10.0.0.9"], "192.0.2.1"),
         (["6.6.6.6", "192.0.2.1, 10.0.0.9"], "192.0.2.1"),
-        (["  2001:db8::1 "], "2001:db8::1"),
-        (["[2001:db8::1]"], "2001:db8::1"),
+        (["  2001:db8::1 "], "2001:db8:0:0:0:0:0:1"),
+        (["[2001:db8::1]"], "2001:db8:0:0:0:0:0:1"),
         (["::ffff:192.0.2.1"], "192.0.2.1"),
         # A malformed hop: what is left of it is unverifiable; the last trusted hop is the client.
         (["192.0.2.1, garbage, 10.0.0.9"], "10.0.0.9"),
@@ -212,9 +212,10 @@ async def test_trusted_proxy_given_as_single_ipv6_address(connect: ClientFactory
     ("peer", "expected"),
     [
         ("198.51.100.7", "198.51.100.7"),
-        ("2001:DB8:0:0::7", "2001:db8::7"),
+        ("2001:DB8:0:0::7", "2001:db8:0:0:0:0:0:7"),
+        ("2001:db8:0:0:0:0:0:7", "2001:db8:0:0:0:0:0:7"),
         ("::ffff:198.51.100.7", "198.51.100.7"),
-        ("fe80::1%eth0", "fe80::1"),
+        ("fe80::1%eth0", "fe80:0:0:0:0:0:0:1"),
         ("testclient", "testclient"),
     ],
 )
@@ -251,7 +252,9 @@ async def test_empty_list_denied_when_org_requires_one(
     client_id = await seed_account(db, clock, org_id)
     await require_access_list(db, org_id)
     assert_forbidden(await connect("198.51.100.7").get(f"/net/{client_id}"), "ORG_REQUIRES_ACCESS_LIST", "198.51.100.7")
-    assert_forbidden(await connect("2001:db8::1").post(f"/net/{client_id}"), "ORG_REQUIRES_ACCESS_LIST", "2001:db8::1")
+    assert_forbidden(
+        await connect("2001:db8::1").post(f"/net/{client_id}"), "ORG_REQUIRES_ACCESS_LIST", "2001:db8:0:0:0:0:0:1"
+    )
 
 
 async def test_required_list_with_entries_admits_listed_addresses(
@@ -290,19 +293,19 @@ async def test_ipv4_cidr_entry(connect: ClientFactory, db: Database, clock: Froz
 
 
 async def test_ipv6_entries(connect: ClientFactory, db: Database, clock: FrozenClock, org_id: str) -> None:
-    client_id = await seed_account(db, clock, org_id, "2001:db8:1::/48", "2001:db8:2::7/128")
+    client_id = await seed_account(db, clock, org_id, "2001:db8:1:0:0:0:0:0/48", "2001:db8:2:0:0:0:0:7/128")
     assert (await connect("2001:db8:1:ffff::1").get(f"/net/{client_id}")).status_code == 200
     assert (await connect("2001:DB8:2:0::7").get(f"/net/{client_id}")).status_code == 200
     assert_forbidden(
-        await connect("2001:db8:2::8").get(f"/net/{client_id}"), "IP_ADDRESS_NOT_ON_ACCESS_LIST", "2001:db8:2::8"
+        await connect("2001:db8:2::8").get(f"/net/{client_id}"), "IP_ADDRESS_NOT_ON_ACCESS_LIST", "2001:db8:2:0:0:0:0:8"
     )
     # An IPv6-only list admits no IPv4 caller.
     assert_forbidden(
         await connect("198.51.100.7").get(f"/net/{client_id}"), "IP_ADDRESS_NOT_ON_ACCESS_LIST", "198.51.100.7"
     )
     assert await entries(db, client_id) == {
-        "2001:db8:1::/48": (1, clock.now(), "2001:db8:1:ffff::1"),
-        "2001:db8:2::7/128": (1, clock.now(), "2001:db8:2::7"),
+        "2001:db8:1:0:0:0:0:0/48": (1, clock.now(), "2001:db8:1:ffff:0:0:0:1"),
+        "2001:db8:2:0:0:0:0:7/128": (1, clock.now(), "2001:db8:2:0:0:0:0:7"),
     }
 
 
