@@ -257,3 +257,24 @@ async def test_entry_path_only_takes_delete(client: AtlasClient) -> None:
     response = await client.get(f"{path}/192.0.2.1")
     assert_error(response, 405, "METHOD_NOT_ALLOWED")
     assert response.headers["allow"] == "DELETE"
+
+
+async def test_an_account_cannot_remove_the_address_it_calls_from(client: AtlasClient) -> None:
+    if not hasattr(client, "as_service_account"):
+        pytest.skip("needs authentication (service-account callers)")
+    org_id = await client.create_org()
+    caller = await client.as_service_account(org_id, ["ORG_OWNER"])
+    assert caller.account is not None
+    own_list = f"{org_account(org_id, caller.account.client_id)}/accessList"
+    # The test transport calls from 203.0.113.7.
+    await client.post(own_list, json=[{"ipAddress": "203.0.113.7"}, {"ipAddress": "198.51.100.9"}])
+
+    refused = await caller.delete(f"{own_list}/203.0.113.7")
+    assert_error(refused, 400, "CANNOT_REMOVE_CALLER_FROM_ACCESS_LIST", ["203.0.113.7"])
+    assert (await caller.delete(f"{own_list}/198.51.100.9")).status_code == 204
+    # Once a wider entry also admits the caller, the narrow one may go; the last one admitting it may not.
+    await caller.post(own_list, json=[{"cidrBlock": "203.0.113.0/24"}])
+    assert (await caller.delete(f"{own_list}/203.0.113.7")).status_code == 204
+    assert_error(await caller.delete(f"{own_list}/203.0.113.0%2F24"), 400, "CANNOT_REMOVE_CALLER_FROM_ACCESS_LIST")
+    # Another account (the org owner) may remove it.
+    assert (await client.delete(f"{own_list}/203.0.113.0%2F24")).status_code == 204

@@ -401,3 +401,24 @@ async def test_v2_paths_need_the_sa_version(client: AtlasClient) -> None:
     assert exact.status_code == 200
     assert exact.headers["content-type"] == SA_MEDIA_TYPE
     assert (await client.get(f"{V2}/orgs/{org_id}")).status_code == 200
+
+
+async def test_responses_here_are_checked_against_the_contract(client: AtlasClient, contract_checked: Any) -> None:
+    org_id = await client.create_org()
+    before = contract_checked.by_operation.get("listOrgServiceAccounts", 0)
+    await client.get(org_accounts(org_id))
+    assert contract_checked.by_operation["listOrgServiceAccounts"] == before + 1
+
+
+async def test_page_far_past_the_end_is_empty(client: AtlasClient) -> None:
+    org_id = await client.create_org()
+    account = await create_org_account(client, org_id)
+    far = {"pageNum": 10**20, "itemsPerPage": 500}
+    for path in (
+        org_accounts(org_id),
+        f"{org_account(org_id, account['clientId'])}/groups",
+        f"{org_account(org_id, account['clientId'])}/accessList",
+    ):
+        response = await client.get(path, params=far)
+        assert response.status_code == 200, response.text
+        assert response.json()["results"] == []

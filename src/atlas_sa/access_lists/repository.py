@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from atlas_sa.kit.pagination import PageRequest
 from atlas_sa.models import AccessListEntry
+from atlas_sa.service_accounts.repository import sql_offset
 
 
 class AccessListRepository:
@@ -25,7 +26,7 @@ class AccessListRepository:
         # Oldest first; entries added together are ordered by their address text so pages are stable.
         ordered = (
             statement.order_by(AccessListEntry.created_at, AccessListEntry.cidr_block)
-            .offset(page.offset)
+            .offset(sql_offset(page))
             .limit(page.limit)
         )
         return (await self.session.execute(ordered)).scalars().all(), total

@@ -16,6 +16,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from atlas_sa.auth.dependencies import Caller
+from atlas_sa.kit.negotiation import current_format, vendor_media_type
 from atlas_sa.kit.pagination import PageRequest, paginated, paging
 from atlas_sa.kit.rendering import created, no_content, ok
 from atlas_sa.kit.routing import atlas_router, request_session
@@ -96,6 +97,15 @@ IncludeSystemManaged = Annotated[
 
 
 # --- rendering -------------------------------------------------------------------------------------------------
+
+
+def deleted() -> Response:
+    """204, empty, naming the resolved version's media type: the spec declares its 204s with that content type."""
+    response = no_content()
+    version = current_format().version
+    if version:
+        response.headers["content-type"] = vendor_media_type(version)
+    return response
 
 
 def secret_schema(secret: SecretRow) -> ServiceAccountSecret:
@@ -224,7 +234,7 @@ async def delete_org_service_account(
     clientId: str,  # noqa: N803
 ) -> Response:
     await accounts.delete_for_org(caller, orgId, clientId)
-    return no_content()
+    return deleted()
 
 
 @router.get(
@@ -268,7 +278,7 @@ async def delete_org_secret(
     secretId: str,  # noqa: N803
 ) -> Response:
     await accounts.delete_secret_for_org(caller, orgId, clientId, secretId)
-    return no_content()
+    return deleted()
 
 
 # --- project service accounts ----------------------------------------------------------------------------------
@@ -328,7 +338,7 @@ async def delete_group_service_account(
     clientId: str,  # noqa: N803
 ) -> Response:
     await accounts.delete_for_project(caller, groupId, clientId)
-    return no_content()
+    return deleted()
 
 
 @router.post(GROUP_ACCOUNT + ":invite", operation_id="inviteGroupServiceAccount", response_model=GroupServiceAccount)
@@ -366,4 +376,4 @@ async def delete_group_secret(
     secretId: str,  # noqa: N803
 ) -> Response:
     await accounts.delete_secret_for_project(caller, groupId, clientId, secretId)
-    return no_content()
+    return deleted()
