@@ -3,6 +3,7 @@ deleteOrgAccessEntry, listAccessList, createAccessList, deleteGroupAccessEntry."
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
@@ -278,3 +279,11 @@ async def test_an_account_cannot_remove_the_address_it_calls_from(client: AtlasC
     assert_error(await caller.delete(f"{own_list}/203.0.113.0%2F24"), 400, "CANNOT_REMOVE_CALLER_FROM_ACCESS_LIST")
     # Another account (the org owner) may remove it.
     assert (await client.delete(f"{own_list}/203.0.113.0%2F24")).status_code == 204
+
+
+async def test_the_200_entry_limit_holds_under_concurrent_adds(client: AtlasClient) -> None:
+    path = await org_list(client)
+    batches = [[{"ipAddress": f"10.{b}.0.{i}"} for i in range(60)] for b in range(5)]
+    responses = await asyncio.gather(*(client.post(path, json=batch) for batch in batches))
+    assert sorted(r.status_code for r in responses) == [200, 200, 200, 400, 400]
+    assert (await client.get(path, params={"itemsPerPage": 1})).json()["totalCount"] == 180

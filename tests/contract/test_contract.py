@@ -7,6 +7,8 @@ from typing import Any
 import httpx
 import pytest
 
+from atlas_sa.app import create_app
+from atlas_sa.settings import Settings
 from tests.contract.openapi import Contract, ContractViolation, contract
 
 ORG = "5" * 24
@@ -130,3 +132,15 @@ def test_envelopes_are_unwrapped(spec: Contract) -> None:
     spec.check(reply("GET", f"/orgs/{ORG}/serviceAccounts", 200, listed, query="envelope=true"))
     with pytest.raises(ContractViolation, match="status"):
         spec.check(reply("GET", f"/orgs/{ORG}/serviceAccounts", 200, listed))
+
+
+def test_our_openapi_names_the_same_operations(tmp_path: object) -> None:
+    """Our generated OpenAPI has each official operation at the same method and path, under its operationId."""
+    app = create_app(Settings(database_url=f"sqlite:///{tmp_path}/openapi.db", secret_key="k" * 32))
+    ours = {
+        operation["operationId"]: (method.upper(), path)
+        for path, item in app.openapi()["paths"].items()
+        for method, operation in item.items()
+    }
+    for operation in contract().operations:
+        assert ours.get(operation.operation_id) == (operation.method, operation.template), operation.operation_id

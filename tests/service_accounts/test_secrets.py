@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
@@ -148,3 +149,12 @@ async def test_project_owner_cannot_mint_secrets_for_an_account_beyond_the_proje
     refused = await project_owner.delete(f"{secrets_path(wider)}/{org_owner['secrets'][0]['id']}")
     assert_error(refused, 401, "USER_UNAUTHORIZED")
     assert len((await client.get(org_account(org_id, org_owner["clientId"]))).json()["secrets"]) == 1
+
+
+async def test_two_secrets_at_most_under_concurrent_creates(client: AtlasClient) -> None:
+    org_id = await client.create_org()
+    account = await create_org_account(client, org_id)
+    path = secrets_path(org_account(org_id, account["clientId"]))
+    responses = await asyncio.gather(*(client.post(path, json={"secretExpiresAfterHours": 24}) for _ in range(6)))
+    assert sorted(r.status_code for r in responses) == [201] + [400] * 5
+    assert len((await client.get(org_account(org_id, account["clientId"]))).json()["secrets"]) == 2
