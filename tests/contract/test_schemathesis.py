@@ -2,9 +2,11 @@
 
 Every one of the 22 operations gets a bounded run (:data:`MAX_EXAMPLES` generated cases, plus schemathesis's own
 explicit-example and coverage cases), each request sent by the test's ``client`` with its own headers, so the run is
-authenticated as that client is. Before each case the seed is restored: an organization, a project, a service
-account assigned to it with a secret and an access-list entry. Most cases have their path parameters pointed at
-those real objects so that the generated bodies and queries reach the rules rather than a 404.
+authenticated as that client is. A seed is made first and restored after every DELETE case: an organization, a
+project, a service account assigned to it with a secret and an access-list entry. Three cases in four have their
+(valid) path parameters pointed at those real objects, so that generated bodies and queries reach the rules rather
+than a 404. The run prints, per operation, how many responses of each status it got; on both backends it sends
+about 3,500 requests in about two minutes.
 
 How the pieces meet: schemathesis calls a WSGI application in-process; :class:`Bridge` is one that hands each request
 to the ``client`` on the test's own event loop (where the app's database engine lives), so the app under test is the
