@@ -33,9 +33,13 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        yield
-        if database is None:
-            await db.dispose()
+        await state.bus.start()
+        try:
+            yield
+        finally:
+            await state.bus.stop()
+            if database is None:
+                await db.dispose()
 
     app = FastAPI(
         title="atlas-sa: MongoDB Atlas Administration API v2, Service Accounts",
