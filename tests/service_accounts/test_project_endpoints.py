@@ -3,6 +3,7 @@ getGroupServiceAccount, updateGroupServiceAccount, deleteGroupServiceAccount, in
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
@@ -276,3 +277,16 @@ async def test_unknown_project_on_collection(client: AtlasClient) -> None:
     await client.create_org()
     assert_error(await client.get(group_accounts("9" * 24)), 404, "GROUP_NOT_FOUND", ["9" * 24])
     assert_error(await client.post(group_accounts("zz"), json=group_body()), 404, "INVALID_GROUP_ID", ["zz"])
+
+
+async def test_concurrent_invites_leave_one_assignment(client: AtlasClient) -> None:
+    org_id = await client.create_org()
+    group_id = await client.create_project(org_id)
+    account = await create_org_account(client, org_id)
+    role_sets = [["GROUP_READ_ONLY"], ["GROUP_OWNER"]] * 6
+    path = invite_path(group_id, account["clientId"])
+    responses = await asyncio.gather(*(client.post(path, json={"roles": roles}) for roles in role_sets))
+    assert [r.status_code for r in responses] == [200] * len(role_sets)
+    groups = (await client.get(f"{org_account(org_id, account['clientId'])}/groups")).json()["results"]
+    assert len(groups) == 1
+    assert groups[0]["roles"] in role_sets

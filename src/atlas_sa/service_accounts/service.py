@@ -372,7 +372,8 @@ class ServiceAccountService:
         """inviteGroupServiceAccount (Organization Owner): assigns an account of the project's organization to the
         project; an account already there has its roles there replaced (decisions table)."""
         project = await self.project_scope(caller, group_id, Requirement.ORG_OWNER)
-        account = await self.account_in_org(project.org_id, client_id)
+        # Locked: two concurrent invites must not both find the account unassigned and both insert.
+        account = await self.account_in_org(project.org_id, client_id, for_update=True)
         new_roles = _unique(roles)
         assignment = await self.accounts.assignment(account.id, project.id)
         if assignment is None:
