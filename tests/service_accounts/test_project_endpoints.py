@@ -290,3 +290,21 @@ async def test_concurrent_invites_leave_one_assignment(client: AtlasClient) -> N
     groups = (await client.get(f"{org_account(org_id, account['clientId'])}/groups")).json()["results"]
     assert len(groups) == 1
     assert groups[0]["roles"] in role_sets
+
+
+async def test_creates_and_invites_racing_a_project_delete_never_fail_with_500(client: AtlasClient) -> None:
+    org_id = await client.create_org()
+    group_id = await client.create_project(org_id)
+    invitee = await create_org_account(client, org_id)
+    requests = [client.post(group_accounts(group_id), json=group_body(name=f"racer{i}")) for i in range(8)]
+    requests += [client.post(invite_path(group_id, invitee["clientId"]), json={"roles": ["GROUP_OWNER"]})]
+    requests.insert(4, client.delete(f"/api/atlas/v2/groups/{group_id}"))
+    responses = await asyncio.gather(*requests)
+    for response in responses:
+        assert response.status_code in (200, 201, 204, 404), response.text
+        if response.status_code == 404:
+            assert response.json()["errorCode"] == "GROUP_NOT_FOUND"
+    assert_error(await client.get(group_accounts(group_id)), 404, "GROUP_NOT_FOUND")
+    # Whatever won, no assignment to the deleted project survives.
+    groups = (await client.get(f"{org_account(org_id, invitee['clientId'])}/groups")).json()
+    assert groups["results"] == []

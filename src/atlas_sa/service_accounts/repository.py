@@ -7,10 +7,16 @@ from collections.abc import Collection, Sequence
 from datetime import datetime
 
 from sqlalchemy import Select, delete, func, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from atlas_sa.kit.pagination import PageRequest
 from atlas_sa.models import AccessListEntry, ProjectAssignment, ServiceAccount, ServiceAccountSecret
+
+
+class ProjectGone(Exception):
+    """The project an assignment names no longer exists (deleted by a concurrent request)."""
+
 
 # A ``pageNum`` is unbounded, but databases take 64-bit offsets (SQLite raises OverflowError past them). Any page
 # that far is past the end of every list: clamp, and the answer is the same empty page.
@@ -98,8 +104,13 @@ class ServiceAccountRepository:
         return {row.service_account_id: row for row in rows}
 
     async def add_assignment(self, assignment: ProjectAssignment) -> None:
-        self.session.add(assignment)
-        await self.session.flush()
+        """Raises :class:`ProjectGone` when the project was deleted meanwhile (its foreign key fails); a savepoint
+        keeps the request's transaction usable for the error response."""
+        try:
+            async with self.session.begin_nested():
+                self.session.add(assignment)
+        except IntegrityError as exc:
+            raise ProjectGone(assignment.project_id) from exc
 
     async def delete_assignment(self, assignment: ProjectAssignment) -> None:
         await self.session.execute(

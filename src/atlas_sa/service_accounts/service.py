@@ -23,6 +23,7 @@ from atlas_sa.auth.principal import Principal
 from atlas_sa.auth.roles import Requirement, authorize
 from atlas_sa.errors import (
     FieldViolation,
+    GroupNotFound,
     InvalidAttribute,
     MaxSecretsPerServiceAccountExceeded,
     MaxServiceAccountsPerOrgExceeded,
@@ -35,7 +36,7 @@ from atlas_sa.kit.pagination import PageRequest
 from atlas_sa.models import Organization, Project, ProjectAssignment, ServiceAccount, ServiceAccountSecret
 from atlas_sa.orgs.service import OrgService
 from atlas_sa.projects.service import ProjectService
-from atlas_sa.service_accounts.repository import ServiceAccountRepository
+from atlas_sa.service_accounts.repository import ProjectGone, ServiceAccountRepository
 
 MAX_SERVICE_ACCOUNTS_PER_ORG = 200
 MAX_SECRETS_PER_SERVICE_ACCOUNT = 2
@@ -335,7 +336,7 @@ class ServiceAccountService:
         org = await self.orgs.require(project.org_id, for_update=True)
         account, issued = await self._create_account(org, request, list(PROJECT_MEMBER_ORG_ROLES))
         roles = _unique(request.roles)
-        await self.accounts.add_assignment(
+        await self._assign(
             ProjectAssignment(
                 service_account_id=account.id, project_id=project.id, roles=roles, created_at=self.clock.now()
             )
@@ -377,7 +378,7 @@ class ServiceAccountService:
         new_roles = _unique(roles)
         assignment = await self.accounts.assignment(account.id, project.id)
         if assignment is None:
-            await self.accounts.add_assignment(
+            await self._assign(
                 ProjectAssignment(
                     service_account_id=account.id, project_id=project.id, roles=new_roles, created_at=self.clock.now()
                 )
@@ -386,6 +387,13 @@ class ServiceAccountService:
             assignment.roles = new_roles
             await self.accounts.flush()
         return await self._view(account, new_roles)
+
+    async def _assign(self, assignment: ProjectAssignment) -> None:
+        try:
+            await self.accounts.add_assignment(assignment)
+        except ProjectGone:
+            # Deleted by a concurrent request after this one found it: report it as the absent project it now is.
+            raise GroupNotFound(assignment.project_id) from None
 
     async def _require_owner_beyond_project(self, caller: Principal, project: Project, account: ServiceAccount) -> None:
         """Secrets grant everything the account holds. When it holds more than this project (an organization role
