@@ -308,3 +308,20 @@ async def test_creates_and_invites_racing_a_project_delete_never_fail_with_500(c
     # Whatever won, no assignment to the deleted project survives.
     groups = (await client.get(f"{org_account(org_id, invitee['clientId'])}/groups")).json()
     assert groups["results"] == []
+
+
+async def test_updates_racing_deletes_are_404_not_500(client: AtlasClient) -> None:
+    org_id = await client.create_org()
+    group_id = await client.create_project(org_id)
+    account = await create_group_account(client, group_id)
+    client_id = account["clientId"]
+    in_project = group_account(group_id, client_id)
+    requests = [client.patch(in_project, json={"roles": ["GROUP_OWNER"], "name": f"n{i}"}) for i in range(6)]
+    requests.insert(3, client.delete(in_project))
+    requests += [client.post(invite_path(group_id, client_id), json={"roles": ["GROUP_READ_ONLY"]})]
+    requests += [client.patch(org_account(org_id, client_id), json={"name": f"o{i}"}) for i in range(4)]
+    requests.insert(9, client.delete(org_account(org_id, client_id)))
+    responses = await asyncio.gather(*requests)
+    for response in responses:
+        assert response.status_code in (200, 204, 404), response.text
+    assert_error(await client.get(org_account(org_id, client_id)), 404, "RESOURCE_NOT_FOUND")

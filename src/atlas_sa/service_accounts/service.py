@@ -9,6 +9,11 @@
 Every method takes the caller and checks the operation's ``x-rolesRequirements`` once the organization or project
 in the path is known to exist. An account outside the path's organization, or not assigned to the path's project,
 is reported as absent: 404 ``RESOURCE_NOT_FOUND`` with the client id, as is a malformed client id.
+
+Every write to an existing account first locks the account's row (``SELECT … FOR UPDATE`` on PostgreSQL; SQLite's
+write transactions are serialised already), so writes to one account run one after another: an update racing a
+delete then finds the account gone (404) instead of updating nothing, and per-account limits are counted safely.
+Creates lock the organization's row instead, for the per-organization limit. No request locks both kinds.
 """
 
 from __future__ import annotations
@@ -283,7 +288,7 @@ class ServiceAccountService:
     ) -> AccountView:
         """updateOrgServiceAccount (Organization Owner): absent fields unchanged; ``roles`` replaces the set."""
         org = await self.org_scope(caller, org_id, Requirement.ORG_OWNER)
-        account = await self.account_in_org(org.id, client_id)
+        account = await self.account_in_org(org.id, client_id, for_update=True)
         if changes.roles is not None:
             account.org_roles = self._replacement_roles(changes.roles)
         self._apply(account, changes)
@@ -294,7 +299,7 @@ class ServiceAccountService:
         """deleteOrgServiceAccount (Organization Owner): the account leaves every project, its secrets and access
         list go, and so do the access tokens it holds (revoked at once)."""
         org = await self.org_scope(caller, org_id, Requirement.ORG_OWNER)
-        account = await self.account_in_org(org.id, client_id)
+        account = await self.account_in_org(org.id, client_id, for_update=True)
         await self.accounts.delete(account)
 
     async def project_assignments(
@@ -314,7 +319,7 @@ class ServiceAccountService:
     async def delete_secret_for_org(self, caller: Principal, org_id: str, client_id: str, secret_id: str) -> None:
         """deleteOrgSecret (Organization Owner); tokens minted with the secret are revoked with it."""
         org = await self.org_scope(caller, org_id, Requirement.ORG_OWNER)
-        account = await self.account_in_org(org.id, client_id)
+        account = await self.account_in_org(org.id, client_id, for_update=True)
         await self._delete_secret(account, secret_id)
 
     # --- project operations ------------------------------------------------------------------------------------
@@ -355,7 +360,7 @@ class ServiceAccountService:
         """updateGroupServiceAccount (Project Owner): ``roles`` replaces the account's roles in this project;
         ``name`` and ``description`` belong to the account and change everywhere."""
         project = await self.project_scope(caller, group_id, Requirement.PROJECT_OWNER)
-        account, assignment = await self.account_in_project(project, client_id)
+        account, assignment = await self.account_in_project(project, client_id, for_update=True)
         if changes.roles is not None:
             assignment.roles = self._replacement_roles(changes.roles)
         self._apply(account, changes)
@@ -366,7 +371,7 @@ class ServiceAccountService:
         """deleteGroupServiceAccount (Project Owner): removes the account from this project only; it stays in the
         organization and its credentials stay valid."""
         project = await self.project_scope(caller, group_id, Requirement.PROJECT_OWNER)
-        _account, assignment = await self.account_in_project(project, client_id)
+        _account, assignment = await self.account_in_project(project, client_id, for_update=True)
         await self.accounts.delete_assignment(assignment)
 
     async def invite(self, caller: Principal, group_id: str, client_id: str, roles: Sequence[str]) -> AccountView:
@@ -416,6 +421,6 @@ class ServiceAccountService:
     async def delete_secret_for_project(self, caller: Principal, group_id: str, client_id: str, secret_id: str) -> None:
         """deleteGroupSecret (Project Owner)."""
         project = await self.project_scope(caller, group_id, Requirement.PROJECT_OWNER)
-        account, _assignment = await self.account_in_project(project, client_id)
+        account, _assignment = await self.account_in_project(project, client_id, for_update=True)
         await self._require_owner_beyond_project(caller, project, account)
         await self._delete_secret(account, secret_id)
