@@ -117,3 +117,12 @@ async def test_bounds_inclusive(client: AtlasClient, size: int) -> None:
     await make_projects(client, 2)
     body = (await client.get(f"{GROUPS}?itemsPerPage={size}")).json()
     assert len(body["results"]) == min(size, 2)
+
+
+@pytest.mark.parametrize("page", [2**62, 2**63, 10**30])
+async def test_enormous_page_number_is_an_empty_page(client: AtlasClient, page: int) -> None:
+    org_id = await client.create_org()
+    for path in (GROUPS, f"/api/atlas/v2/orgs/{org_id}/groups", f"/api/atlas/v2/orgs/{org_id}/serviceAccounts"):
+        response = await client.get(f"{path}?pageNum={page}")
+        assert response.status_code == 200, response.text
+        assert response.json()["results"] == []

@@ -24,7 +24,7 @@ from atlas_sa.access_lists.schemas import (
 from atlas_sa.access_lists.service import AccessListService, EntryInput
 from atlas_sa.auth.dependencies import Caller
 from atlas_sa.kit.pagination import PageRequest, paginated, paging_with_count
-from atlas_sa.kit.rendering import ok
+from atlas_sa.kit.rendering import no_content, ok
 from atlas_sa.kit.routing import atlas_router, request_session
 from atlas_sa.kit.state import app_state
 from atlas_sa.models import AccessListEntry
@@ -32,7 +32,6 @@ from atlas_sa.service_accounts.endpoints import (
     GROUP_ACCOUNT,
     ORG_ACCOUNT,
     SA_VERSION,
-    deleted,
     service_account_service,
 )
 from atlas_sa.service_accounts.service import ServiceAccountService
@@ -129,7 +128,7 @@ async def delete_org_access_entry(
     ipAddress: str,  # noqa: N803
 ) -> Response:
     await lists.delete_for_org(caller, orgId, clientId, ipAddress)
-    return deleted()
+    return no_content()
 
 
 # --- project path ----------------------------------------------------------------------------------------------
@@ -171,4 +170,4 @@ async def delete_group_access_entry(
     ipAddress: str,  # noqa: N803
 ) -> Response:
     await lists.delete_for_project(caller, groupId, clientId, ipAddress)
-    return deleted()
+    return no_content()

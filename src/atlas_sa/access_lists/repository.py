@@ -9,7 +9,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from atlas_sa.kit.pagination import PageRequest
 from atlas_sa.models import AccessListEntry
-from atlas_sa.service_accounts.repository import sql_offset
 
 
 class AccessListRepository:
@@ -26,7 +25,7 @@ class AccessListRepository:
         # Oldest first; entries added together are ordered by their address text so pages are stable.
         ordered = (
             statement.order_by(AccessListEntry.created_at, AccessListEntry.cidr_block)
-            .offset(sql_offset(page))
+            .offset(page.offset)
             .limit(page.limit)
         )
         return (await self.session.execute(ordered)).scalars().all(), total

@@ -19,6 +19,9 @@ from starlette.requests import Request
 from atlas_sa.kit.rendering import to_jsonable
 
 MAX_ITEMS_PER_PAGE = 500
+# ``pageNum`` is unbounded, but databases take 64-bit offsets (SQLite raises OverflowError past them). Any page that
+# far is past the end of every list, so clamping gives the same empty page.
+MAX_OFFSET = 2**62
 DEFAULT_ITEMS_PER_PAGE = 100
 _PAGING_PARAMS = frozenset({"pageNum", "itemsPerPage"})
 
@@ -31,7 +34,7 @@ class PageRequest:
 
     @property
     def offset(self) -> int:
-        return (self.page_num - 1) * self.items_per_page
+        return min((self.page_num - 1) * self.items_per_page, MAX_OFFSET)
 
     @property
     def limit(self) -> int:

@@ -63,7 +63,12 @@ def created(payload: BaseModel | dict[str, Any] | list[Any]) -> Response:
 
 
 def no_content() -> Response:
-    return Response(status_code=204)
+    """204, empty, naming the resolved version's media type: the spec declares Atlas's 204s with that type."""
+    response = Response(status_code=204)
+    version = current_format().version
+    if version:
+        response.headers["content-type"] = vendor_media_type(version)
+    return response
 
 
 def render_error(error: AtlasError, fmt: RequestFormat | None = None) -> Response:

@@ -16,7 +16,6 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from atlas_sa.auth.dependencies import Caller
-from atlas_sa.kit.negotiation import current_format, vendor_media_type
 from atlas_sa.kit.pagination import PageRequest, paginated, paging
 from atlas_sa.kit.rendering import created, no_content, ok
 from atlas_sa.kit.routing import atlas_router, request_session
@@ -97,15 +96,6 @@ IncludeSystemManaged = Annotated[
 
 
 # --- rendering -------------------------------------------------------------------------------------------------
-
-
-def deleted() -> Response:
-    """204, empty, naming the resolved version's media type: the spec declares its 204s with that content type."""
-    response = no_content()
-    version = current_format().version
-    if version:
-        response.headers["content-type"] = vendor_media_type(version)
-    return response
 
 
 def secret_schema(secret: SecretRow) -> ServiceAccountSecret:
@@ -234,7 +224,7 @@ async def delete_org_service_account(
     clientId: str,  # noqa: N803
 ) -> Response:
     await accounts.delete_for_org(caller, orgId, clientId)
-    return deleted()
+    return no_content()
 
 
 @router.get(
@@ -278,7 +268,7 @@ async def delete_org_secret(
     secretId: str,  # noqa: N803
 ) -> Response:
     await accounts.delete_secret_for_org(caller, orgId, clientId, secretId)
-    return deleted()
+    return no_content()
 
 
 # --- project service accounts ----------------------------------------------------------------------------------
@@ -338,7 +328,7 @@ async def delete_group_service_account(
     clientId: str,  # noqa: N803
 ) -> Response:
     await accounts.delete_for_project(caller, groupId, clientId)
-    return deleted()
+    return no_content()
 
 
 @router.post(GROUP_ACCOUNT + ":invite", operation_id="inviteGroupServiceAccount", response_model=GroupServiceAccount)
@@ -376,4 +366,4 @@ async def delete_group_secret(
     secretId: str,  # noqa: N803
 ) -> Response:
     await accounts.delete_secret_for_project(caller, groupId, clientId, secretId)
-    return deleted()
+    return no_content()

@@ -18,15 +18,6 @@ class ProjectGone(Exception):
     """The project an assignment names no longer exists (deleted by a concurrent request)."""
 
 
-# A ``pageNum`` is unbounded, but databases take 64-bit offsets (SQLite raises OverflowError past them). Any page
-# that far is past the end of every list: clamp, and the answer is the same empty page.
-_MAX_OFFSET = 2**62
-
-
-def sql_offset(page: PageRequest) -> int:
-    return min(page.offset, _MAX_OFFSET)
-
-
 class ServiceAccountRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
@@ -51,7 +42,7 @@ class ServiceAccountRepository:
 
     async def _page(self, statement: Select[ServiceAccount], page: PageRequest) -> tuple[list[ServiceAccount], int]:
         total = (await self.session.execute(select(func.count()).select_from(statement.subquery()))).scalar_one()
-        ordered = statement.order_by(ServiceAccount.id).offset(sql_offset(page)).limit(page.limit)
+        ordered = statement.order_by(ServiceAccount.id).offset(page.offset).limit(page.limit)
         return list((await self.session.execute(ordered)).scalars().all()), total
 
     async def page_in_org(
@@ -132,7 +123,7 @@ class ServiceAccountRepository:
     async def assignments_page(self, account_id: str, page: PageRequest) -> tuple[Sequence[ProjectAssignment], int]:
         statement = select(ProjectAssignment).where(ProjectAssignment.service_account_id == account_id)
         total = (await self.session.execute(select(func.count()).select_from(statement.subquery()))).scalar_one()
-        ordered = statement.order_by(ProjectAssignment.project_id).offset(sql_offset(page)).limit(page.limit)
+        ordered = statement.order_by(ProjectAssignment.project_id).offset(page.offset).limit(page.limit)
         return (await self.session.execute(ordered)).scalars().all(), total
 
     # --- secrets -----------------------------------------------------------------------------------------------
