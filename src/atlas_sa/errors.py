@@ -271,6 +271,12 @@ class PayloadTooLarge(AtlasError):
     detail_template = "Request body exceeds the limit of %s bytes."
 
 
+class RequestTimeout(AtlasError):
+    status = 408
+    error_code = "REQUEST_TIMEOUT"
+    detail_template = "The request was not received within %s seconds."
+
+
 class UnsupportedMediaType(AtlasError):
     status = 415
     error_code = "UNSUPPORTED_MEDIA_TYPE"

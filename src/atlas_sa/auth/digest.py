@@ -50,6 +50,7 @@ from starlette.requests import Request
 from atlas_sa.api_keys.repository import ApiKeyRepository
 from atlas_sa.auth.network import client_ip
 from atlas_sa.auth.principal import Principal
+from atlas_sa.auth.throttle import auth_guard
 from atlas_sa.errors import Unauthorized
 from atlas_sa.kit.state import AppState, app_state
 from atlas_sa.models import ApiKey
@@ -345,11 +346,13 @@ async def authenticate_digest(request: Request, session: AsyncSession) -> Princi
     issued_at = nonce_issued_at(state, credentials.nonce)
     if issued_at is None:
         raise refuse()
+    guard = await auth_guard(request, "digest", credentials.username)
     row = await find_api_key(session, credentials.username)
     password = _private_key(state, row) if row is not None else None
     # Unknown keys still pay for one digest computation, so timing does not tell them from wrong passwords.
     expected = credentials.expected_response(password or secrets.token_hex(16), request.method)
     if not hmac.compare_digest(expected.encode(), credentials.response.encode()) or row is None or password is None:
+        await guard.failed(session)
         raise refuse()
     age = _now(state) - issued_at
     if age > NONCE_TTL_SECONDS or age < -_FUTURE_SKEW_SECONDS:
@@ -359,6 +362,7 @@ async def authenticate_digest(request: Request, session: AsyncSession) -> Princi
         credentials.nonce, issued_at, int(credentials.nc, 16), expired_before=expired_before
     ):
         raise refuse(stale=True)
+    await guard.succeeded()
     return Principal(
         kind="api_key",
         id=row.public_key,

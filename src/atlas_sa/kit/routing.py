@@ -24,6 +24,9 @@ from atlas_sa.kit.negotiation import (
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 _SESSION_KEY = "atlas_sa.session"
+# Set by the rate limit (:mod:`atlas_sa.auth.throttle`, run once the caller is authenticated): headers for the
+# response, success or error.
+RATE_LIMIT_HEADERS = "atlas_sa.ratelimit_headers"
 
 
 def _versioned_response_class(version: str) -> type[Response]:
@@ -56,13 +59,33 @@ class AtlasRoute(APIRoute):
                     check_request_media_type(content_type)
             try:
                 response = await original(request)
-            except BaseException:
+            except BaseException as exc:
                 await _finish(request, commit=False)
+                if request.scope.get(RATE_LIMIT_HEADERS) and isinstance(exc, Exception):
+                    return _with_rate_headers(request, await _error_response(request, exc))
                 raise
             await _finish(request, commit=response.status_code < 400)
-            return response
+            return _with_rate_headers(request, response) if RATE_LIMIT_HEADERS in request.scope else response
 
         return handler
+
+
+async def _error_response(request: Request, exc: Exception) -> Response:
+    """The response the app's handler for ``exc`` renders, here so the rate-limit headers can join it; unexpected
+    errors (handled only by the server-error middleware) propagate as before."""
+    for cls in type(exc).__mro__:
+        if cls is Exception:
+            break
+        handler = request.app.exception_handlers.get(cls)
+        if handler is not None:
+            response: Response = await handler(request, exc)
+            return response
+    raise exc
+
+
+def _with_rate_headers(request: Request, response: Response) -> Response:
+    response.headers.update(request.scope.get(RATE_LIMIT_HEADERS) or {})
+    return response
 
 
 async def _finish(request: Request, *, commit: bool) -> None:

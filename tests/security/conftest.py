@@ -1,0 +1,61 @@
+"""Apps with small, explicit limits, and clients that call from a chosen address."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import httpx
+import pytest
+from fastapi import FastAPI
+
+from atlas_sa.app import create_app
+from atlas_sa.kit.clock import FrozenClock
+from atlas_sa.kit.db import Database
+from atlas_sa.settings import Settings
+from tests.support.client import AtlasClient
+
+MASTER_KEY = "test-master-key-0123456789abcdef"
+SMALL_LIMITS: dict[str, Any] = {
+    "rate_limit_org_service_accounts": "5/5/60",
+    "rate_limit_project_service_accounts": "7/7/60",
+    "rate_limit_org_settings": "3/3/60",
+    "rate_limit_default": "20/20/60",
+    "rate_limit_token": "50/50/60",
+    "auth_failures_per_client_address": 10,
+    "auth_failures_per_address": 30,
+    "auth_failures_per_client": 20,
+    "auth_lockout_seconds": 900,
+    "auth_failures_before_delay": 3,
+    "auth_failure_delay_seconds": 0.2,
+}
+
+AppFactory = Callable[..., FastAPI]
+ClientFactory = Callable[..., AtlasClient]
+
+
+@pytest.fixture
+def make_app(database_url: str, clock: FrozenClock, db: Database) -> AppFactory:
+    """An app on the test's database with :data:`SMALL_LIMITS`, overridden by keyword."""
+
+    def make(**overrides: Any) -> FastAPI:
+        settings = Settings(database_url=database_url, secret_key=MASTER_KEY, **{**SMALL_LIMITS, **overrides})
+        return create_app(settings, clock=clock, database=db)
+
+    return make
+
+
+@pytest.fixture
+async def connect() -> AsyncIterator[ClientFactory]:
+    """``connect(app, ip)``: a client of ``app`` whose requests come from ``ip``."""
+    made: list[AtlasClient] = []
+
+    def factory(app: FastAPI, ip: str = "203.0.113.7") -> AtlasClient:
+        transport = httpx.ASGITransport(app=app, client=(ip, 50000))
+        client = AtlasClient(app=app, transport=transport, base_url="http://atlas.test")
+        made.append(client)
+        return client
+
+    yield factory
+    for client in made:
+        await client.aclose()
