@@ -23,6 +23,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
+from atlas_sa.auth import minting
 from atlas_sa.auth.repository import CredentialRepository, SigningKeyRepository
 from atlas_sa.auth.service import (
     ClientCredentials,
@@ -172,8 +173,9 @@ async def create_access_token(request: Request) -> Response:
         raise UnsupportedGrantType
     presented = client_credentials(request, form)
     state = app_state(request)
-    async with state.db.unit_of_work(write=True) as session:
-        issued = await oauth_service(state, session).issue_token(presented)
+    # The lean path: client cache + group commit (atlas_sa.auth.minting); the token is committed before this
+    # returns.
+    issued = await minting.issue_token(state, presented)
     return oauth_json(
         {"access_token": issued.access_token, "expires_in": issued.expires_in, "token_type": issued.token_type}
     )

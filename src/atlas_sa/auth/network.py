@@ -22,6 +22,7 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import Request
 
+from atlas_sa.auth.cache import EXEMPT, AccessRules
 from atlas_sa.auth.principal import Principal
 from atlas_sa.errors import IpAddressNotOnAccessList, OrgRequiresAccessList
 from atlas_sa.kit.db import is_memory_sqlite
@@ -140,23 +141,38 @@ async def enforce_network_access(request: Request, session: AsyncSession, princi
         ).scalar_one_or_none()
         if account_id is None:
             raise IpAddressNotOnAccessList(ip)
-    blocks = list(
+    rules = await load_access_rules(session, account_id, principal.org_id or "")
+    await enforce_access_rules(request, session, account_id, ip, rules)
+
+
+async def load_access_rules(session: AsyncSession, account_id: str, org_id: str) -> AccessRules:
+    """The account's access list and, when it is empty, whether its organization requires one. Bearer
+    authentication caches the result with the principal (:mod:`atlas_sa.auth.cache`): any change to the list or
+    to the organization's setting drops that entry before the change is acknowledged."""
+    blocks = tuple(
         (
             await session.execute(
                 select(AccessListEntry.cidr_block).where(AccessListEntry.service_account_id == account_id)
             )
         ).scalars()
     )
-    if not blocks:
-        required = (
-            await session.execute(
-                select(Organization.api_access_list_required).where(Organization.id == principal.org_id)
-            )
-        ).scalar_one_or_none()
-        if required:
+    if blocks:
+        return AccessRules(blocks, org_requires_list=False)
+    required = (
+        await session.execute(select(Organization.api_access_list_required).where(Organization.id == org_id))
+    ).scalar_one_or_none()
+    return AccessRules((), org_requires_list=bool(required))
+
+
+async def enforce_access_rules(
+    request: Request, session: AsyncSession, account_id: str, ip: str, rules: AccessRules
+) -> None:
+    """:func:`enforce_network_access` for a service account whose rules are already known."""
+    if not rules.blocks:
+        if rules.org_requires_list:
             raise OrgRequiresAccessList(ip)
         return
-    matched = best_match(ip, blocks)
+    matched = best_match(ip, list(rules.blocks))
     if matched is None:
         raise IpAddressNotOnAccessList(ip)
     await _count_request(request, session, account_id, matched, ip)
@@ -173,6 +189,8 @@ async def _count_request(request: Request, session: AsyncSession, account_id: st
             last_used_at=state.clock.now(),
             last_used_address=ip,
         )
+        # A counter is not something any cache holds: no invalidation (see atlas_sa.auth.cache).
+        .execution_options(**{EXEMPT: True})
     )
     if request.method in SAFE_METHODS and not is_memory_sqlite(state.db.url):
         # A read request's own transaction is a read snapshot: on SQLite, writing from it would fail with

@@ -88,6 +88,12 @@ class IssuedToken:
     token_type: str = "Bearer"  # noqa: S105 - the RFC 6750 token type
 
 
+def candidate_secret(presented: str) -> str:
+    """The presented secret as compared: an over-long one becomes the empty secret, which matches nothing (it is
+    still hashed and compared, so its answer takes as long as any other)."""
+    return "" if len(presented) > _MAX_SECRET_LENGTH else presented
+
+
 class OAuthService:
     def __init__(
         self,
@@ -112,9 +118,7 @@ class OAuthService:
         ones no longer exist."""
         if presented is None:
             raise InvalidClient
-        secret = presented.client_secret
-        if len(secret) > _MAX_SECRET_LENGTH:
-            secret = ""
+        secret = candidate_secret(presented.client_secret)
         # The same queries and comparisons whether or not the client exists: an unknown (or malformed) id looks up
         # the empty id, which matches nothing, so response time does not reveal which client ids exist.
         lookup = presented.client_id if is_client_id(presented.client_id) else ""
@@ -135,7 +139,10 @@ class OAuthService:
 
     async def issue_token(self, presented: ClientCredentials | None) -> IssuedToken:
         """RFC 6749 §4.4 client-credentials grant: a JWT valid for one hour, recorded as an ``AccessToken`` row.
-        Minting sets the secret's ``lastUsedAt``; the account keeps at most 100 unexpired tokens (the oldest go)."""
+        Minting sets the secret's ``lastUsedAt``; the account keeps at most 100 unexpired tokens (the oldest go).
+
+        The reference for one mint in one transaction; the token endpoint itself runs the same rules through the
+        client cache and group commit (:mod:`atlas_sa.auth.minting`)."""
         account, secret = await self.authenticate_client(presented, for_update=True)
         now = self.clock.now()
         key = await self.ring.signing_key(self.signing_keys, now)

@@ -17,7 +17,7 @@ from typing import Any
 import jwt
 
 from atlas_sa.auth.repository import CredentialRepository, SigningKeyRepository
-from atlas_sa.auth.signing import ALGORITHM, TOKEN_LIFETIME, ActiveKey, KeyRing
+from atlas_sa.auth.signing import ALGORITHM, TOKEN_LIFETIME, ActiveKey, KeyRing, VerificationKey
 from atlas_sa.models import AccessToken, ServiceAccount
 
 AUDIENCE = "api://admin"
@@ -31,6 +31,7 @@ class VerifiedToken:
     token: AccessToken
     account: ServiceAccount
     claims: dict[str, Any]
+    key: VerificationKey | None = None
 
 
 def encode(key: ActiveKey, *, issuer: str, client_id: str, secret_id: str, jti: str, issued_at: datetime) -> str:
@@ -122,4 +123,4 @@ async def verify(
         return None
     if check_times and row.expires_at <= now:
         return None
-    return VerifiedToken(row, account, claims)
+    return VerifiedToken(row, account, claims, key)

@@ -107,6 +107,7 @@ def serve(
     config = uvicorn.Config(
         create_app(settings),
         log_level=settings.log_level,
+        access_log=settings.access_log,
         forwarded_allow_ips=",".join(settings.trusted_proxies) or None,
         proxy_headers=bool(settings.trusted_proxies),
         server_header=False,

@@ -1,0 +1,141 @@
+"""Two ``atlas-sa serve`` instances on one PostgreSQL, with nothing else between them: what one creates the other
+serves at once, and what one revokes, deletes or takes away the other refuses within one second, although it had
+cached the token (and its roles) before the change."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.reliability.test_crash_safety import ACCEPT, ENV, bootstrap
+from tests.support.databases import create_postgres_database, drop_postgres_database
+from tests.support.server import ATLAS_SA, LiveServer, live_server
+
+V2 = "/api/atlas/v2"
+# Instances behind one load balancer share one issuer (tokens name it) and one secret key.
+INSTANCE_ENV = {**ENV, "ATLAS_SA_ISSUER": "http://atlas-sa.test", "ATLAS_SA_ACCESS_LOG": "false"}
+DEADLINE = 1.0
+
+
+@pytest.fixture
+def shared_postgres(postgresql_url: str) -> Iterator[str]:
+    del postgresql_url  # only for its skip (locally) when PostgreSQL is unreachable
+    url = create_postgres_database()
+    try:
+        subprocess.run(
+            [ATLAS_SA, "db", "upgrade", "--database-url", url],
+            check=True,
+            capture_output=True,
+            env={**os.environ, **INSTANCE_ENV},
+        )
+        yield url
+    finally:
+        drop_postgres_database(url)
+
+
+def mint(server: LiveServer, client_id: str, secret: str) -> httpx.Response:
+    return httpx.post(
+        f"{server.base_url}/api/oauth/token",
+        data={"grant_type": "client_credentials"},
+        auth=(client_id, secret),
+        timeout=10,
+    )
+
+
+def token(server: LiveServer, client_id: str, secret: str) -> str:
+    response = mint(server, client_id, secret)
+    assert response.status_code == 200, response.text
+    return str(response.json()["access_token"])
+
+
+def call(server: LiveServer, method: str, path: str, bearer: str, **kwargs: Any) -> httpx.Response:
+    headers = {**ACCEPT, "Authorization": f"Bearer {bearer}"}
+    return httpx.request(method, f"{server.base_url}{V2}{path}", headers=headers, timeout=10, **kwargs)
+
+
+def refused_within(deadline: float, attempt: Callable[[], httpx.Response], status: int = 401) -> float:
+    """Seconds until ``attempt`` answers ``status``; fails once ``deadline`` has passed without it."""
+    start = time.monotonic()
+    while True:
+        response = attempt()
+        elapsed = time.monotonic() - start
+        if response.status_code == status:
+            return elapsed
+        assert response.status_code == 200, response.text
+        assert elapsed < deadline, f"still {response.status_code} after {elapsed:.2f} s"
+        time.sleep(0.01)
+
+
+@pytest.mark.slow
+def test_changes_on_one_instance_apply_on_the_other_within_a_second(shared_postgres: str) -> None:
+    owner = bootstrap(shared_postgres)
+    org = owner["orgId"]
+    with live_server(shared_postgres, env=INSTANCE_ENV) as a, live_server(shared_postgres, env=INSTANCE_ENV) as b:
+        boss = token(a, owner["clientId"], owner["clientSecret"])
+        project = call(a, "POST", "/groups", boss, json={"name": "shared", "orgId": org})
+        assert project.status_code == 200, project.text
+        group = project.json()["id"]
+
+        # Created on A, usable on B at once: a token from B, a call on B.
+        made = call(
+            a,
+            "POST",
+            f"/orgs/{org}/serviceAccounts",
+            boss,
+            json={
+                "name": "robot",
+                "description": "two instances",
+                "roles": ["ORG_MEMBER"],
+                "secretExpiresAfterHours": 24,
+            },
+        )
+        assert made.status_code == 201, made.text
+        client_id, first_secret = made.json()["clientId"], made.json()["secrets"][0]["secret"]
+        invited = call(
+            a, "POST", f"/groups/{group}/serviceAccounts/{client_id}:invite", boss, json={"roles": ["GROUP_READ_ONLY"]}
+        )
+        assert invited.status_code == 200, invited.text
+        robot = token(b, client_id, first_secret)
+        assert call(b, "GET", f"/groups/{group}", robot).status_code == 200
+        assert call(a, "GET", f"/groups/{group}", robot).status_code == 200
+
+        # A token revoked on A: refused on B, which had it cached.
+        doomed = token(a, client_id, first_secret)
+        assert call(b, "GET", f"/groups/{group}", doomed).status_code == 200
+        revoked = httpx.post(
+            f"{a.base_url}/api/oauth/revoke", data={"token": doomed}, auth=(client_id, first_secret), timeout=10
+        )
+        assert revoked.status_code == 200
+        refused_within(DEADLINE, lambda: call(b, "GET", f"/groups/{group}", doomed))
+
+        # A secret deleted on A: its tokens, cached on B, are refused there, and B mints no more with it.
+        second = call(
+            a, "POST", f"/orgs/{org}/serviceAccounts/{client_id}/secrets", boss, json={"secretExpiresAfterHours": 24}
+        )
+        assert second.status_code == 201, second.text
+        second_id, second_secret = second.json()["id"], second.json()["secret"]
+        by_second = token(b, client_id, second_secret)
+        assert call(b, "GET", f"/groups/{group}", by_second).status_code == 200
+        deleted = call(a, "DELETE", f"/orgs/{org}/serviceAccounts/{client_id}/secrets/{second_id}", boss)
+        assert deleted.status_code == 204, deleted.text
+        refused_within(DEADLINE, lambda: call(b, "GET", f"/groups/{group}", by_second))
+        refused_within(DEADLINE, lambda: mint(b, client_id, second_secret))
+
+        # A role removed on A: B stops honouring it for the cached token.
+        assert call(b, "GET", f"/groups/{group}", robot).status_code == 200
+        removed = call(a, "DELETE", f"/groups/{group}/serviceAccounts/{client_id}", boss)
+        assert removed.status_code == 204, removed.text
+        refused_within(DEADLINE, lambda: call(b, "GET", f"/groups/{group}", robot))
+        assert call(b, "GET", f"/orgs/{org}", robot).status_code == 200  # still an org member
+
+        # The account deleted on A: its token, cached on B, is refused there.
+        deleted = call(a, "DELETE", f"/orgs/{org}/serviceAccounts/{client_id}", boss)
+        assert deleted.status_code == 204, deleted.text
+        refused_within(DEADLINE, lambda: call(b, "GET", f"/orgs/{org}", robot))
+        refused_within(DEADLINE, lambda: mint(b, client_id, first_secret))
