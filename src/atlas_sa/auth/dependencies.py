@@ -39,6 +39,7 @@ from atlas_sa.auth.network import enforce_access_rules, enforce_network_access, 
 from atlas_sa.auth.principal import Principal
 from atlas_sa.auth.repository import CredentialRepository, SigningKeyRepository
 from atlas_sa.auth.signing import key_ring
+from atlas_sa.auth.throttle import limit_route
 from atlas_sa.auth.tokens import verify
 from atlas_sa.errors import Unauthorized
 from atlas_sa.kit.routing import request_session
