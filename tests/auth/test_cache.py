@@ -153,3 +153,15 @@ async def test_the_token_cap_revokes_a_cached_oldest_token(client: AtlasClient, 
     await minter.token_for(account.client_id, account.client_secret)
     response = await oldest.get(f"{V2}/orgs/{org_id}")
     assert response.status_code == 401
+
+
+async def test_the_token_cap_keeps_the_newest_within_one_second(client: AtlasClient) -> None:
+    """``issued_at`` has second precision: tokens minted within one second are ordered by their time-ordered jti,
+    so the cap never revokes the token it has just minted."""
+    org_id = await client.create_org()
+    account = await client.add_account(org_id, ["ORG_READ_ONLY"])
+    minter = client.anonymous()
+    tokens = [await minter.token_for(account.client_id, account.client_secret) for _ in range(103)]
+    for token, expected in ((tokens[-1], 200), (tokens[3], 200), (tokens[2], 401), (tokens[0], 401)):
+        minter.use_token(token)
+        assert (await minter.get(f"{V2}/orgs/{org_id}")).status_code == expected

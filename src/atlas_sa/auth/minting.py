@@ -173,7 +173,7 @@ async def _write(session: AsyncSession, mints: list[_Mint], latest: datetime) ->
         func.row_number()
         .over(
             partition_by=AccessToken.service_account_id,
-            order_by=(AccessToken.issued_at.desc(), AccessToken.expires_at.desc(), AccessToken.jti),
+            order_by=(AccessToken.issued_at.desc(), AccessToken.expires_at.desc(), AccessToken.jti.desc()),
         )
         .label("rank")
     )

@@ -50,7 +50,7 @@ class CredentialRepository:
                 await self.session.execute(
                     select(AccessToken.jti)
                     .where(AccessToken.service_account_id == account_id)
-                    .order_by(AccessToken.issued_at.desc(), AccessToken.expires_at.desc(), AccessToken.jti)
+                    .order_by(AccessToken.issued_at.desc(), AccessToken.expires_at.desc(), AccessToken.jti.desc())
                     .offset(keep)
                 )
             )
