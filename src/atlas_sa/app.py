@@ -51,7 +51,9 @@ def create_app(
     app.state.atlas = state
     install_error_handlers(app)
     # Starlette runs the middleware added last outermost: the format is known before a 413 is rendered.
-    app.add_middleware(BodyLimitMiddleware, max_body_bytes=settings.max_body_bytes)
+    app.add_middleware(
+        BodyLimitMiddleware, max_body_bytes=settings.max_body_bytes, body_timeout=settings.request_timeout
+    )
     app.add_middleware(FormatMiddleware)
     for router in (
         health.router,

@@ -276,6 +276,10 @@ class RequestTimeout(AtlasError):
     error_code = "REQUEST_TIMEOUT"
     detail_template = "The request was not received within %s seconds."
 
+    def headers(self) -> dict[str, str]:
+        # The rest of a trickled body may still be in flight: the connection cannot carry another request.
+        return {"Connection": "close"}
+
 
 class UnsupportedMediaType(AtlasError):
     status = 415

@@ -35,6 +35,8 @@ from atlas_sa.auth.service import (
     UnsupportedGrantType,
 )
 from atlas_sa.auth.signing import key_ring, publishable
+from atlas_sa.auth.throttle import client_authentication, with_rate_headers
+from atlas_sa.errors import AtlasError
 from atlas_sa.kit.rendering import dumps
 from atlas_sa.kit.state import AppState, app_state
 
@@ -72,11 +74,11 @@ class OAuthRoute(APIRoute):
 
         async def handler(request: Request) -> Response:
             try:
-                return await original(request)
+                return with_rate_headers(request, await original(request))
             except OAuthError as error:
-                return error_response(error)
-            except HTTPException:
-                # 413 from the body-size limit (and its kin): the application's handler renders those.
+                return with_rate_headers(request, error_response(error))
+            except (HTTPException, AtlasError):
+                # 413 from the body-size limit (and its kin), 429 from the throttle: the application renders those.
                 raise
             except Exception as exc:  # noqa: BLE001 - the OAuth contract promises an RFC body even for our own faults
                 # The path and the exception's type only: a form may hold a secret.
@@ -173,9 +175,10 @@ async def create_access_token(request: Request) -> Response:
         raise UnsupportedGrantType
     presented = client_credentials(request, form)
     state = app_state(request)
-    # The lean path: client cache + group commit (atlas_sa.auth.minting); the token is committed before this
-    # returns.
-    issued = await minting.issue_token(state, presented)
+    async with client_authentication(request, presented, rate_limited=True):
+        # The lean path: client cache + group commit (atlas_sa.auth.minting); the token is committed before this
+        # returns.
+        issued = await minting.issue_token(state, presented)
     return oauth_json(
         {"access_token": issued.access_token, "expires_in": issued.expires_in, "token_type": issued.token_type}
     )
@@ -190,7 +193,7 @@ async def revoke_access_token(request: Request) -> Response:
         raise InvalidRequest
     presented = client_credentials(request, form)
     state = app_state(request)
-    async with state.db.unit_of_work(write=True) as session:
+    async with client_authentication(request, presented), state.db.unit_of_work(write=True) as session:
         await oauth_service(state, session).revoke(presented, token)
     return Response(status_code=200, headers=_NO_STORE)
 
@@ -204,7 +207,7 @@ async def introspect_access_token(request: Request) -> Response:
         raise InvalidRequest
     presented = client_credentials(request, form)
     state = app_state(request)
-    async with state.db.unit_of_work(write=False) as session:
+    async with client_authentication(request, presented), state.db.unit_of_work(write=False) as session:
         return oauth_json(await oauth_service(state, session).introspect(presented, token))
 
 

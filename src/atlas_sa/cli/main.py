@@ -94,6 +94,7 @@ def serve(
 
     from atlas_sa.app import create_app  # noqa: PLC0415
     from atlas_sa.cli.credentials import ensure_signing_key  # noqa: PLC0415
+    from atlas_sa.kit.limits import header_timeout_protocol  # noqa: PLC0415
 
     settings = load_settings(host=host, port=port, database_url=database_url)
     keys = server_keys(settings)
@@ -112,6 +113,7 @@ def serve(
         proxy_headers=bool(settings.trusted_proxies),
         server_header=False,
         timeout_graceful_shutdown=30,
+        http=header_timeout_protocol(settings.header_timeout),
     )
     typer.echo(f"atlas-sa {__version__} serving on http://{settings.host}:{sock.getsockname()[1]}", err=True)
     uvicorn.Server(config).run(sockets=[sock])

@@ -28,9 +28,11 @@ from atlas_sa.errors import (
     MissingAttribute,
     NotFoundRoute,
     PayloadTooLarge,
+    RequestTimeout,
     UnexpectedError,
     UnsupportedMediaType,
 )
+from atlas_sa.kit.limits import seconds
 from atlas_sa.kit.rendering import render_error
 from atlas_sa.kit.state import app_state
 
@@ -134,6 +136,8 @@ async def _http_error(request: Request, exc: Exception) -> Response:
         error = NotFoundRoute(request.url.path)
     elif exc.status_code == 413:
         error = PayloadTooLarge(app_state(request).settings.max_body_bytes)
+    elif exc.status_code == 408:
+        error = RequestTimeout(seconds(app_state(request).settings.request_timeout))
     elif exc.status_code == 415:
         error = UnsupportedMediaType(request.headers.get("content-type", "(none)"))
     elif exc.status_code == 400:

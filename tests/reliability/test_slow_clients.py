@@ -1,0 +1,230 @@
+"""Slow clients and graceful shutdown against a real ``atlas-sa serve``: a client that never finishes its headers
+or trickles its body is cut off with 408 after the configured timeout; SIGTERM lets a request in flight finish,
+then the process exits. Plus the body deadline in-process, on both databases."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import json
+import os
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from atlas_sa.app import create_app
+from atlas_sa.kit.clock import FrozenClock
+from atlas_sa.kit.db import Database
+from atlas_sa.settings import Settings
+from tests.support.server import ATLAS_SA, LiveServer, live_server
+
+pytestmark = pytest.mark.slow
+
+MASTER_KEY = "slow-client-master-key-012345678"
+ENV = {"ATLAS_SA_SECRET_KEY": MASTER_KEY, "ATLAS_SA_HEADER_TIMEOUT": "1", "ATLAS_SA_REQUEST_TIMEOUT": "1.5"}
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, dict[str, str]]:
+    url = f"sqlite:///{tmp_path_factory.mktemp('slow') / 'slow.db'}"
+    result = subprocess.run(
+        [ATLAS_SA, "bootstrap", "--database-url", url, "--json"],
+        env={**os.environ, **ENV},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    credentials: dict[str, str] = json.loads(result.stdout)
+    return url, credentials
+
+
+@pytest.fixture
+def server(served: tuple[str, dict[str, str]]) -> Iterator[LiveServer]:
+    with live_server(served[0], env=ENV) as live:
+        yield live
+
+
+_open: list[socket.socket] = []
+
+
+def connect(server: LiveServer) -> socket.socket:
+    host, port = server.base_url.removeprefix("http://").split(":")
+    sock = socket.create_connection((host, int(port)), timeout=10)
+    _open.append(sock)
+    return sock
+
+
+@pytest.fixture(autouse=True)
+def _close_sockets() -> Iterator[None]:
+    yield
+    while _open:
+        _open.pop().close()
+
+
+def read_all(sock: socket.socket) -> bytes:
+    """Everything until the server closes the connection."""
+    data = b""
+    while chunk := sock.recv(65536):
+        data += chunk
+    return data
+
+
+def split_response(raw: bytes) -> tuple[int, dict[str, str], bytes]:
+    head, _, body = raw.partition(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    status = int(lines[0].split(" ")[1])
+    headers = {k.strip().lower(): v.strip() for k, _, v in (line.partition(":") for line in lines[1:])}
+    return status, headers, body
+
+
+def assert_408(raw: bytes, seconds: float) -> None:
+    status, headers, body = split_response(raw)
+    assert status == 408, raw
+    assert headers["x-error-code"] == "REQUEST_TIMEOUT"
+    payload: dict[str, Any] = json.loads(body)
+    assert payload["errorCode"] == "REQUEST_TIMEOUT"
+    assert payload["error"] == 408
+    assert payload["reason"] == "Request Timeout"
+    assert payload["parameters"] == [seconds]
+
+
+def test_unfinished_headers_are_cut_off(server: LiveServer) -> None:
+    sock = connect(server)
+    started = time.monotonic()
+    sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: atlas.test\r\nX-Slow: ")
+    for _ in range(3):
+        time.sleep(0.2)
+        sock.sendall(b"a")  # a slowloris keeps sending, one byte at a time
+    raw = read_all(sock)
+    elapsed = time.monotonic() - started
+    assert 0.9 <= elapsed < 6, elapsed
+    assert_408(raw, 1)
+    sock.close()
+
+
+def test_silent_connection_is_closed(server: LiveServer) -> None:
+    sock = connect(server)
+    started = time.monotonic()
+    raw = read_all(sock)
+    assert time.monotonic() - started < 4
+    assert_408(raw, 1)
+    sock.close()
+
+
+def test_trickled_body_is_cut_off(server: LiveServer) -> None:
+    sock = connect(server)
+    started = time.monotonic()
+    sock.sendall(
+        b"POST /api/oauth/token HTTP/1.1\r\nHost: atlas.test\r\n"
+        b"Content-Type: application/x-www-form-urlencoded\r\nContent-Length: 200\r\n\r\ngrant_type="
+    )
+    raw = b""
+    sock.settimeout(0.25)
+    for _ in range(40):  # up to 10 s of trickling, one byte every 0.25 s
+        try:
+            sock.sendall(b"c")
+        except OSError:
+            break
+        try:
+            chunk = sock.recv(65536)
+        except TimeoutError:
+            continue
+        if not chunk:
+            break
+        raw += chunk
+    sock.settimeout(5)
+    with contextlib.suppress(OSError):
+        raw += read_all(sock)
+    elapsed = time.monotonic() - started
+    assert 1.4 <= elapsed < 8, elapsed
+    assert_408(raw, 1.5)
+    sock.close()
+
+
+def test_prompt_clients_are_unaffected(server: LiveServer, served: tuple[str, dict[str, str]]) -> None:
+    credentials = served[1]
+    with httpx.Client(base_url=server.base_url, timeout=10) as client:
+        for _ in range(3):
+            response = client.post(
+                "/api/oauth/token",
+                data={"grant_type": "client_credentials"},
+                auth=(credentials["clientId"], credentials["clientSecret"]),
+            )
+            assert response.status_code == 200
+            time.sleep(0.6)  # idle between requests on a kept-alive connection: not a header timeout
+        assert client.get("/healthz").status_code == 200
+
+
+def test_sigterm_drains_the_request_in_flight(served: tuple[str, dict[str, str]]) -> None:
+    credentials = served[1]
+    env = {**ENV, "ATLAS_SA_REQUEST_TIMEOUT": "30"}
+    with live_server(served[0], env=env) as server:
+        sock = connect(server)
+        basic = base64.b64encode(f"{credentials['clientId']}:{credentials['clientSecret']}".encode()).decode()
+        body = b"grant_type=client_credentials"
+        sock.sendall(
+            b"POST /api/oauth/token HTTP/1.1\r\nHost: atlas.test\r\n"
+            + f"Authorization: Basic {basic}\r\n".encode()
+            + b"Content-Type: application/x-www-form-urlencoded\r\n"
+            + f"Content-Length: {len(body)}\r\n\r\n".encode()
+            + body[:5]
+        )
+        time.sleep(0.3)  # the request is in flight: headers read, body still arriving
+        server.process.send_signal(signal.SIGTERM)
+        time.sleep(0.5)
+        assert server.process.poll() is None, "the server must wait for the request in flight"
+        # New connections are no longer accepted once shutdown has begun.
+        with pytest.raises(ConnectionRefusedError):
+            connect(server).close()
+        sock.sendall(body[5:])
+        status, _, payload = split_response(read_all(sock))
+        assert status == 200, payload
+        assert json.loads(payload)["token_type"] == "Bearer"
+        # uvicorn exits by re-raising the signal once drained: status -SIGTERM, not a crash or a timeout kill.
+        assert server.process.wait(timeout=15) in (0, -signal.SIGTERM)
+        sock.close()
+
+
+# --- in-process: the body deadline on both databases ------------------------------------------------------------
+
+
+async def test_body_deadline_in_process(database_url: str, clock: FrozenClock, db: Database) -> None:
+    settings = Settings(database_url=database_url, secret_key=MASTER_KEY, request_timeout=0.3)
+    app = create_app(settings, clock=clock, database=db)
+
+    async def trickle() -> AsyncIterator[bytes]:
+        yield b'{"name": "'
+        for _ in range(20):
+            await asyncio.sleep(0.1)
+            yield b"a"
+        yield b'"}'
+
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://atlas.test") as client:
+        started = time.monotonic()
+        response = await client.post(
+            "/api/atlas/v2/orgs",
+            content=trickle(),
+            headers={"Content-Type": "application/json", "Accept": "application/vnd.atlas.2023-01-01+json"},
+        )
+        assert time.monotonic() - started < 1.5
+    assert response.status_code == 408, response.text
+    assert response.json()["errorCode"] == "REQUEST_TIMEOUT"
+    assert response.json()["parameters"] == [0.3]
+    assert response.headers["connection"] == "close"
+
+
+def test_default_timeouts() -> None:
+    settings = Settings()
+    assert settings.request_timeout == 30
+    assert settings.header_timeout == 10
+    assert Path(ATLAS_SA).exists()
