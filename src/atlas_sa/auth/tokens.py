@@ -105,7 +105,8 @@ async def verify(
     except jwt.PyJWTError:
         return None
     kid = header.get("kid")
-    if header.get("alg") != ALGORITHM or not isinstance(kid, str) or not kid or len(kid) > 64:
+    # isprintable: a NUL byte in a kid would reach PostgreSQL, which refuses it in text (a 500, not a 401).
+    if header.get("alg") != ALGORITHM or not isinstance(kid, str) or not kid or len(kid) > 64 or not kid.isprintable():
         return None
     key = await ring.verification_key(signing_keys, kid)
     if key is None or (check_times and not key.verifies_at(now)):
