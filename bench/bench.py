@@ -133,7 +133,14 @@ def server(command: list[str], env: dict[str, str], health_url: str) -> Iterator
 
 
 def atlas_env() -> dict[str, str]:
-    return {"ATLAS_SA_SECRET_KEY": MASTER_KEY, "ATLAS_SA_LOG_LEVEL": "warning", "ATLAS_SA_ACCESS_LOG": "false"}
+    # Atlas's rate limits (50 tokens a minute per client, 500 calls a minute per org…) would refuse a benchmark's
+    # load with 429s; brute-force protection stays on, as in production.
+    return {
+        "ATLAS_SA_SECRET_KEY": MASTER_KEY,
+        "ATLAS_SA_LOG_LEVEL": "warning",
+        "ATLAS_SA_ACCESS_LOG": "false",
+        "ATLAS_SA_RATE_LIMITS_ENABLED": "false",
+    }
 
 
 @contextmanager

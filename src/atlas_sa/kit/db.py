@@ -10,10 +10,13 @@ writers queue on ``busy_timeout`` instead of one failing with "database is locke
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from functools import partial
 from typing import Any
 
+import aiosqlite
 from sqlalchemy import event, text
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
@@ -74,8 +77,33 @@ def install_sqlite_pragmas(sync_engine: Any) -> None:
         connection.exec_driver_sql(f"BEGIN {mode}")
 
 
+class _InlineConnection(aiosqlite.Connection):
+    """aiosqlite that runs each call on the event loop's thread instead of handing it to the connection's thread.
+
+    Sync or async, deliberately, for SQLite read transactions only: a read in WAL mode never waits for a lock, and
+    a query on a local file answers in tens of microseconds, while the hand-off to aiosqlite's thread and back
+    costs two thread wake-ups and a GIL exchange per call (measured: ~4 ms of CPU per authenticated read of five
+    statements on the 2-core benchmark machine, against ~0.1 ms inline). Writes keep the thread: a writer may
+    wait up to ``busy_timeout`` for the write lock, and waiting on the loop's thread would stall every request,
+    the lock holder included.
+    """
+
+    async def _execute(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        if not self._running or not self._connection:
+            raise ValueError("Connection closed")
+        return fn(*args, **kwargs)
+
+
+async def _inline_reader(path: str) -> aiosqlite.Connection:
+    # Opened by aiosqlite's thread, then used from the loop's: hence check_same_thread=False.
+    connection = _InlineConnection(partial(sqlite3.connect, path, check_same_thread=False), 64)
+    connection._thread.daemon = True  # as SQLAlchemy's own aiosqlite dialect does
+    return await connection
+
+
 class Database:
     def __init__(self, raw_url: str, *, echo: bool = False, pool_size: int = 10) -> None:
+        self._read_engine: AsyncEngine | None = None
         self.url = parse_database_url(raw_url)
         self.is_sqlite = self.url.get_backend_name() == "sqlite"
         kwargs: dict[str, Any] = {"echo": echo}
@@ -90,7 +118,13 @@ class Database:
             write_engine = self.engine.execution_options(sqlite_begin="IMMEDIATE")
         else:
             write_engine = self.engine
-        self._read_sessions = async_sessionmaker(self.engine, expire_on_commit=False, autoflush=False)
+        read_engine = self.engine
+        if self.is_sqlite and not is_memory_sqlite(self.url):
+            read_engine = self._read_engine = create_async_engine(
+                self.url, echo=echo, async_creator=partial(_inline_reader, self.url.database or "")
+            )
+            install_sqlite_pragmas(read_engine.sync_engine)
+        self._read_sessions = async_sessionmaker(read_engine, expire_on_commit=False, autoflush=False)
         self._write_sessions = async_sessionmaker(write_engine, expire_on_commit=False, autoflush=False)
 
     def session(self, *, write: bool) -> AsyncSession:
@@ -115,3 +149,5 @@ class Database:
 
     async def dispose(self) -> None:
         await self.engine.dispose()
+        if self._read_engine is not None:
+            await self._read_engine.dispose()
