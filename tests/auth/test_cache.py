@@ -165,3 +165,18 @@ async def test_the_token_cap_keeps_the_newest_within_one_second(client: AtlasCli
     for token, expected in ((tokens[-1], 200), (tokens[3], 200), (tokens[2], 401), (tokens[0], 401)):
         minter.use_token(token)
         assert (await minter.get(f"{V2}/orgs/{org_id}")).status_code == expected
+
+
+async def test_concurrent_reads_each_count_on_the_access_list(client: AtlasClient) -> None:
+    """Read requests' counts are group-committed, and each is in the database before its request is answered."""
+    org_id = await client.create_org()
+    robot = await client.as_service_account(org_id, ["ORG_READ_ONLY"])
+    path = f"{V2}/orgs/{org_id}/serviceAccounts/{robot.account.client_id}/accessList"
+    added = await client.post(path, json=[{"cidrBlock": "203.0.113.0/24"}])  # the test client's network
+    assert added.status_code == 200, added.text
+    responses = await asyncio.gather(*(robot.get(f"{V2}/orgs/{org_id}") for _ in range(20)))
+    assert {r.status_code for r in responses} == {200}
+    listed = (await client.get(path)).json()["results"]
+    assert [(e["cidrBlock"], e["requestCount"], e["lastUsedAddress"]) for e in listed] == [
+        ("203.0.113.0/24", 20, "203.0.113.7")
+    ]

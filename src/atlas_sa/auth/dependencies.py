@@ -84,9 +84,13 @@ def invalid_token() -> Unauthorized:
     return Unauthorized(challenge=BEARER_CHALLENGE)
 
 
-async def authenticate_bearer(request: Request, session: AsyncSession, token: str) -> tuple[Principal, AccessRules]:
+async def authenticate_bearer(request: Request, token: str) -> tuple[Principal, AccessRules]:
     """The token's principal and its access-list rules: from the principal cache when this token was verified
-    before (only the clock is checked again), else verified and read from the database, then cached."""
+    before (only the clock is checked again), else verified and read from the database, then cached.
+
+    A miss reads in a short transaction of its own, not the request's: the request then holds no pooled
+    connection until its endpoint runs, so requests waiting on a shared write (the access-list counter's group
+    commit) never hold every connection that write needs."""
     state = app_state(request)
     caches = auth_caches(state)
     now = state.clock.now()
@@ -97,27 +101,28 @@ async def authenticate_bearer(request: Request, session: AsyncSession, token: st
         return replace(cached.principal, client_ip=client_ip(request)), cached.access
     # Read before the database is, so a change committed meanwhile keeps this result out of the cache.
     epoch = caches.epoch
-    credentials = CredentialRepository(session)
-    verified = await verify(
-        token,
-        ring=key_ring(state),
-        signing_keys=SigningKeyRepository(session),
-        credentials=credentials,
-        issuer=state.settings.issuer_url,
-        now=now,
-    )
-    if verified is None or verified.key is None:
-        raise invalid_token()
-    account = verified.account
-    principal = Principal(
-        kind="service_account",
-        id=account.client_id,
-        org_id=account.org_id,
-        org_roles=frozenset(account.org_roles),
-        project_roles=await credentials.project_roles(account.id),
-        account_id=account.id,
-    )
-    access = await load_access_rules(session, account.id, account.org_id)
+    async with state.db.unit_of_work(write=False) as session:
+        credentials = CredentialRepository(session)
+        verified = await verify(
+            token,
+            ring=key_ring(state),
+            signing_keys=SigningKeyRepository(session),
+            credentials=credentials,
+            issuer=state.settings.issuer_url,
+            now=now,
+        )
+        if verified is None or verified.key is None:
+            raise invalid_token()
+        account = verified.account
+        principal = Principal(
+            kind="service_account",
+            id=account.client_id,
+            org_id=account.org_id,
+            org_roles=frozenset(account.org_roles),
+            project_roles=await credentials.project_roles(account.id),
+            account_id=account.id,
+        )
+        access = await load_access_rules(session, account.id, account.org_id)
     claims = verified.claims
     caches.put_principal(
         token,
@@ -141,7 +146,7 @@ async def current_principal(request: Request, session: Annotated[AsyncSession, D
     scheme = scheme.lower()
     access: AccessRules | None = None
     if scheme == "bearer":
-        principal, access = await authenticate_bearer(request, session, credentials.strip())
+        principal, access = await authenticate_bearer(request, credentials.strip())
     elif scheme == "digest" and _digest is not None:
         principal = await _digest.authenticate_digest(request, session)
     else:
