@@ -33,11 +33,11 @@ from hypothesis import HealthCheck, settings
 from schemathesis.checks import CheckFunction
 
 from atlas_sa.auth.roles import ORG_ROLES, PROJECT_ROLES
-from tests.contract.openapi import ALWAYS_ALLOWED, load_spec, response_hook
+from tests.contract.openapi import ALWAYS_ALLOWED, load_spec
 from tests.contract.stats import BY_OPERATION, CURRENT, STATS
 from tests.support.client import AtlasClient
 
-MAX_EXAMPLES = 25
+MAX_EXAMPLES = 15
 V2 = "/api/atlas/v2"
 SEED_CIDR = "192.0.2.0/24"
 HEX24 = re.compile(r"^[a-f0-9]{24}$")
@@ -47,8 +47,10 @@ CLIENT_ID = re.compile(r"^mdb_sa_id_[a-fA-F\d]{24}$")
 def generation_spec() -> dict[str, Any]:
     """The official spec, adjusted where it cannot drive generation as is:
 
-    - ``\\p{L}\\p{N}`` in the name/description patterns becomes ``\\w``: Python's ``re`` (which schemathesis
-      generates from) has no ``\\p{…}``; ``\\w`` is letters, digits and ``_``, the same set for practical purposes.
+    - the name/description pattern (``\\p{L}\\p{N}…``) is dropped: Python's ``re``, which schemathesis generates
+      from, has no ``\\p{…}``, and no stand-in agrees with both engines (``\\w`` is Unicode to the generator but
+      ASCII to the ECMA-262 validator that judges negative cases, so ``"ýg"`` was a "violation" the server rightly
+      accepts). The pattern itself is checked against a Unicode-exact oracle by ``tests/properties``.
     - the role enums the SDK's transform strips are restored (the untransformed spec's org roles, the documented
       project roles), and ``secretExpiresAfterHours`` gets the documented bounds (8 hours to the organization's
       default maximum, 8760): otherwise nearly every generated create is a (correct) 400 and the success paths go
@@ -60,11 +62,10 @@ def generation_spec() -> dict[str, Any]:
 
     def visit(node: Any) -> None:
         if isinstance(node, dict):
-            for key, value in node.items():
-                if key == "pattern" and isinstance(value, str):
-                    node[key] = value.replace(r"\p{L}\p{N}", r"\w")
-                else:
-                    visit(value)
+            if "\\p{L}" in str(node.get("pattern", "")):
+                del node["pattern"]
+            for value in node.values():
+                visit(value)
         elif isinstance(node, list):
             for item in node:
                 visit(item)
@@ -218,15 +219,6 @@ class Run:
     cases: int = 0
     # Whether the last case may have removed part of the seed (only DELETE operations can).
     dirty: bool = False
-
-
-@pytest.fixture
-async def fuzz(client: AtlasClient) -> Run:
-    client.event_hooks["response"].append(response_hook())
-    bridge = Bridge(client, asyncio.get_running_loop())
-    seed = Seed(bridge)
-    await seed._restore()
-    return Run(seed)
 
 
 # Checks that do not apply to this spec, each for a stated reason:
