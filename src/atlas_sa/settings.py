@@ -7,6 +7,8 @@ from typing import Literal
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+_POLICY = r"^[1-9][0-9]*/[1-9][0-9]*/[1-9][0-9]*$"
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="ATLAS_SA_", extra="ignore")
@@ -24,6 +26,27 @@ class Settings(BaseSettings):
     access_log: bool = True
     max_body_bytes: int = Field(default=1_048_576, ge=1024)
     db_pool_size: int = Field(default=10, ge=1)
+    # Token buckets (docs/security.md), each "capacity/refill/period-seconds". Atlas's figures by default.
+    rate_limits_enabled: bool = True
+    rate_limit_org_service_accounts: str = Field(default="500/250/60", pattern=_POLICY)
+    rate_limit_project_service_accounts: str = Field(default="1200/500/60", pattern=_POLICY)
+    rate_limit_org_settings: str = Field(default="10/5/60", pattern=_POLICY)
+    rate_limit_default: str = Field(default="1000/500/60", pattern=_POLICY)
+    rate_limit_token: str = Field(default="50/50/60", pattern=_POLICY)
+    # Brute-force protection of the token endpoint and Digest: failures allowed per (client id, address), per
+    # address and per client id before refusal; the lockout window they refill over; the delay added to each
+    # failure once a (client id, address) has failed ``auth_failures_before_delay`` times.
+    auth_throttle_enabled: bool = True
+    auth_failures_per_client_address: int = Field(default=10, ge=1)
+    auth_failures_per_address: int = Field(default=50, ge=1)
+    auth_failures_per_client: int = Field(default=100, ge=1)
+    auth_lockout_seconds: int = Field(default=900, ge=1)
+    auth_failures_before_delay: int = Field(default=3, ge=0)
+    auth_failure_delay_seconds: float = Field(default=1.0, ge=0)
+    # Slow clients: the whole request body must arrive within this many seconds of the request start (else 408);
+    # the request line and headers likewise within ``header_timeout`` of the first byte or of the connection.
+    request_timeout: float = Field(default=30.0, gt=0)
+    header_timeout: float = Field(default=10.0, gt=0)
 
     @model_validator(mode="after")
     def _production_needs_a_key(self) -> Settings:
