@@ -25,7 +25,6 @@ from sqlalchemy import text
 from atlas_sa.kit.clock import FrozenClock
 from atlas_sa.models import Base
 from tests.auth.digest.helpers import DigestFields, parse_challenge, seed_api_key
-from tests.conftest import EPOCH
 from tests.support.client import TOKEN_PATH, AtlasClient, basic
 from tests.support.server import ATLAS_SA, free_port
 
@@ -284,7 +283,3 @@ def test_no_secret_on_a_live_servers_stderr(tmp_path: Path) -> None:
     assert_absent(bytes(stderr), secrets, "the server's stderr")
     assert_absent(responses_text(bodies[1:]), secrets, "a response")
     assert_absent(Path(url.removeprefix("sqlite:///")).read_bytes(), secrets, "the database file")
-
-
-def test_epoch_is_the_frozen_clock() -> None:
-    assert EPOCH.year == 2026
