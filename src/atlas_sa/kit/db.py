@@ -120,8 +120,14 @@ class Database:
             write_engine = self.engine
         read_engine = self.engine
         if self.is_sqlite and not is_memory_sqlite(self.url):
+            # As many idle connections kept as may be opened: an overflow connection closed on return would be
+            # reopened (a thread, a file, four PRAGMAs) by the next burst.
             read_engine = self._read_engine = create_async_engine(
-                self.url, echo=echo, async_creator=partial(_inline_reader, self.url.database or "")
+                self.url,
+                echo=echo,
+                async_creator=partial(_inline_reader, self.url.database or ""),
+                pool_size=2 * pool_size,
+                max_overflow=0,
             )
             install_sqlite_pragmas(read_engine.sync_engine)
         self._read_sessions = async_sessionmaker(read_engine, expire_on_commit=False, autoflush=False)
