@@ -4,39 +4,20 @@ cached the token (and its roles) before the change."""
 
 from __future__ import annotations
 
-import os
-import subprocess
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import httpx
 import pytest
 
 from tests.reliability.test_crash_safety import ACCEPT, ENV, bootstrap
-from tests.support.databases import create_postgres_database, drop_postgres_database
-from tests.support.server import ATLAS_SA, LiveServer, live_server
+from tests.support.server import LiveServer, live_server
 
 V2 = "/api/atlas/v2"
 # Instances behind one load balancer share one issuer (tokens name it) and one secret key.
 INSTANCE_ENV = {**ENV, "ATLAS_SA_ISSUER": "http://atlas-sa.test", "ATLAS_SA_ACCESS_LOG": "false"}
 DEADLINE = 1.0
-
-
-@pytest.fixture
-def shared_postgres(postgresql_url: str) -> Iterator[str]:
-    del postgresql_url  # only for its skip (locally) when PostgreSQL is unreachable
-    url = create_postgres_database()
-    try:
-        subprocess.run(
-            [ATLAS_SA, "db", "upgrade", "--database-url", url],
-            check=True,
-            capture_output=True,
-            env={**os.environ, **INSTANCE_ENV},
-        )
-        yield url
-    finally:
-        drop_postgres_database(url)
 
 
 def mint(server: LiveServer, client_id: str, secret: str) -> httpx.Response:

@@ -4,18 +4,14 @@ no request fails with a 500 — in one process on both backends, and across two 
 from __future__ import annotations
 
 import asyncio
-import os
-import subprocess
 from collections import Counter
-from collections.abc import Iterator
 
 import httpx
 import pytest
 
 from tests.reliability.test_crash_safety import ACCEPT, ENV, bootstrap, token
 from tests.support.client import AtlasClient
-from tests.support.databases import create_postgres_database, drop_postgres_database
-from tests.support.server import ATLAS_SA, live_server
+from tests.support.server import live_server
 
 SA_BODY = {"name": "racer", "description": "race", "roles": ["ORG_READ_ONLY"], "secretExpiresAfterHours": 24}
 
@@ -85,22 +81,6 @@ async def test_parallel_patches_of_different_fields_both_land(client: AtlasClien
     final = (await client.get(path)).json()
     assert final["name"].startswith("name ")
     assert final["description"].startswith("description ")
-
-
-@pytest.fixture
-def shared_postgres(postgresql_url: str) -> Iterator[str]:
-    del postgresql_url  # only for its skip (locally) when PostgreSQL is unreachable
-    url = create_postgres_database()
-    try:
-        subprocess.run(
-            [ATLAS_SA, "db", "upgrade", "--database-url", url],
-            check=True,
-            capture_output=True,
-            env={**os.environ, **ENV},
-        )
-        yield url
-    finally:
-        drop_postgres_database(url)
 
 
 @pytest.mark.slow
