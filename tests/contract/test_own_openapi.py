@@ -26,7 +26,7 @@ from hypothesis import HealthCheck, settings
 from atlas_sa.app import create_app
 from atlas_sa.kit.clock import FrozenClock
 from atlas_sa.settings import Settings
-from tests.contract.openapi import ALWAYS_ALLOWED, load_spec
+from tests.contract.openapi import ALWAYS_ALLOWED, drop_unicode_patterns, load_spec
 from tests.contract.stats import CURRENT, STATS
 from tests.contract.test_schemathesis import EXCLUDED, Run, _spell_out_nulls
 
@@ -87,18 +87,7 @@ def own_spec() -> dict[str, Any]:
             statuses = official_statuses.get(operation.get("operationId", ""), set(OTHER_ERRORS))
             for status in sorted((statuses | ALWAYS_ALLOWED) - {"200", "201", "202", "204"}):
                 responses.setdefault(status, error("AtlasApiError", "Atlas error"))
-
-    def visit(node: Any) -> None:
-        if isinstance(node, dict):
-            if "\\p{L}" in str(node.get("pattern", "")):
-                del node["pattern"]
-            for value in node.values():
-                visit(value)
-        elif isinstance(node, list):
-            for item in node:
-                visit(item)
-
-    visit(spec)
+    drop_unicode_patterns(spec)
     return spec
 
 

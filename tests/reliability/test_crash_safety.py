@@ -4,8 +4,6 @@ server acknowledged is there, with nothing half-done, on SQLite and PostgreSQL."
 from __future__ import annotations
 
 import asyncio
-import json
-import os
 import random
 import signal
 import subprocess
@@ -17,7 +15,8 @@ import httpx
 import pytest
 
 from tests.support.databases import create_postgres_database, drop_postgres_database
-from tests.support.server import ATLAS_SA, free_port, live_server
+from tests.support.server import bootstrap as run_bootstrap
+from tests.support.server import free_port, live_server
 
 pytestmark = pytest.mark.slow
 
@@ -60,16 +59,7 @@ def crash_database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[s
 
 
 def bootstrap(url: str) -> dict[str, str]:
-    result = subprocess.run(
-        [ATLAS_SA, "bootstrap", "--database-url", url, "--json"],
-        env={**os.environ, **ENV},
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=True,
-    )
-    credentials: dict[str, str] = json.loads(result.stdout)
-    return credentials
+    return run_bootstrap(url, ENV)
 
 
 def token(base: str, credentials: dict[str, str]) -> str:

@@ -8,10 +8,8 @@ import asyncio
 import base64
 import contextlib
 import json
-import os
 import signal
 import socket
-import subprocess
 import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -24,7 +22,7 @@ from atlas_sa.app import create_app
 from atlas_sa.kit.clock import FrozenClock
 from atlas_sa.kit.db import Database
 from atlas_sa.settings import Settings
-from tests.support.server import ATLAS_SA, LiveServer, live_server
+from tests.support.server import ATLAS_SA, LiveServer, bootstrap, live_server
 
 pytestmark = pytest.mark.slow
 
@@ -35,16 +33,7 @@ ENV = {"ATLAS_SA_SECRET_KEY": MASTER_KEY, "ATLAS_SA_HEADER_TIMEOUT": "1", "ATLAS
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, dict[str, str]]:
     url = f"sqlite:///{tmp_path_factory.mktemp('slow') / 'slow.db'}"
-    result = subprocess.run(
-        [ATLAS_SA, "bootstrap", "--database-url", url, "--json"],
-        env={**os.environ, **ENV},
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=True,
-    )
-    credentials: dict[str, str] = json.loads(result.stdout)
-    return url, credentials
+    return url, bootstrap(url, ENV)
 
 
 @pytest.fixture

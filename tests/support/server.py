@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -67,3 +68,17 @@ def live_server(
         server.stop()
         if process.stderr:
             process.stderr.close()
+
+
+def bootstrap(database_url: str, env: dict[str, str]) -> dict[str, str]:
+    """``atlas-sa bootstrap --json`` as a user runs it: the first org's credentials, printed once."""
+    result = subprocess.run(
+        [ATLAS_SA, "bootstrap", "--database-url", database_url, "--json"],
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    credentials: dict[str, str] = json.loads(result.stdout)
+    return credentials

@@ -194,14 +194,19 @@ async def create_access_token(request: Request) -> Response:
     )
 
 
-@router.post(REVOKE_PATH, operation_id="revokeAccessToken")
-async def revoke_access_token(request: Request) -> Response:
-    """RFC 7009: 200 with an empty body, for unknown tokens too."""
+async def token_request(request: Request) -> tuple[str, ClientCredentials | None]:
+    """The ``token`` form field and the presented client credentials of a revocation or introspection request."""
     form = await read_form(request)
     token = form.get("token")
     if token is None:
         raise InvalidRequest
-    presented = client_credentials(request, form)
+    return token, client_credentials(request, form)
+
+
+@router.post(REVOKE_PATH, operation_id="revokeAccessToken")
+async def revoke_access_token(request: Request) -> Response:
+    """RFC 7009: 200 with an empty body, for unknown tokens too."""
+    token, presented = await token_request(request)
     state = app_state(request)
     async with client_authentication(request, presented), state.db.unit_of_work(write=True) as session:
         await oauth_service(state, session).revoke(presented, token)
@@ -211,11 +216,7 @@ async def revoke_access_token(request: Request) -> Response:
 @router.post(INTROSPECT_PATH, operation_id="introspectAccessToken")
 async def introspect_access_token(request: Request) -> Response:
     """RFC 7662: ``{"active": false}`` for anything not valid now; the token's claims when it is."""
-    form = await read_form(request)
-    token = form.get("token")
-    if token is None:
-        raise InvalidRequest
-    presented = client_credentials(request, form)
+    token, presented = await token_request(request)
     state = app_state(request)
     async with client_authentication(request, presented), state.db.unit_of_work(write=False) as session:
         return oauth_json(await oauth_service(state, session).introspect(presented, token))
