@@ -215,6 +215,8 @@ def bench_bare(args: argparse.Namespace, results: Results) -> None:
         "warning",
         "--no-access-log",
         "--no-server-header",
+        "--loop",
+        "asyncio",
     ]
     with server(command, {"PYTHONPATH": str(ROOT)}, f"{base}/bare"):
         results.figures["read bare endpoint"] = measure(f"{base}/bare", "get.lua", {}, args)

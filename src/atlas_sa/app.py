@@ -6,13 +6,16 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from fastapi.telemetry import TelemetryConfig
 
 from atlas_sa import __version__, health
 from atlas_sa.access_lists import endpoints as access_lists
 from atlas_sa.auth import endpoints as oauth
+from atlas_sa.auth.fastpath import token_route
 from atlas_sa.kit.clock import Clock, SystemClock
 from atlas_sa.kit.crypto import ServerKeys
 from atlas_sa.kit.db import Database
+from atlas_sa.kit.fastpath import FastPathMiddleware
 from atlas_sa.kit.handlers import install_error_handlers
 from atlas_sa.kit.limits import BodyLimitMiddleware
 from atlas_sa.kit.negotiation import FormatMiddleware
@@ -21,7 +24,10 @@ from atlas_sa.org_settings import endpoints as org_settings
 from atlas_sa.orgs import endpoints as orgs
 from atlas_sa.projects import endpoints as projects
 from atlas_sa.service_accounts import endpoints as service_accounts
+from atlas_sa.service_accounts.fastpath import read_route
 from atlas_sa.settings import Settings
+
+_NO_TELEMETRY: TelemetryConfig = {"tracing": False, "metrics": False, "logs": False}
 
 
 def create_app(
@@ -47,10 +53,16 @@ def create_app(
         lifespan=lifespan,
         docs_url=None,
         redoc_url=None,
+        telemetry=None if settings.opentelemetry else _NO_TELEMETRY,
     )
     app.state.atlas = state
     install_error_handlers(app)
-    # Starlette runs the middleware added last outermost: the format is known before a 413 is rendered.
+    # Starlette runs the middleware added last outermost: the format is known before a 413 is rendered, and the fast
+    # paths run inside both, so format, security headers and body limits apply to them too.
+    if settings.fast_paths:
+        app.add_middleware(
+            FastPathMiddleware, routes=[token_route(), read_route(state, (service_accounts.SA_VERSION,))]
+        )
     app.add_middleware(
         BodyLimitMiddleware, max_body_bytes=settings.max_body_bytes, body_timeout=settings.request_timeout
     )

@@ -24,6 +24,17 @@ class Settings(BaseSettings):
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     # One line per request on stderr; the benchmarks turn it off (it costs ~10% of a cheap request).
     access_log: bool = True
+    # The event loop under uvicorn. asyncio by default: under saturation uvloop answers some connections many times
+    # later than others (measured with 64 connections on one core: p99/p50 of 5.4x for uvloop, 1.1x for asyncio,
+    # at equal throughput for requests costing 0.3 ms or more; docs/performance.md).
+    event_loop: Literal["asyncio", "uvloop"] = "asyncio"
+    # FastAPI's own OpenTelemetry spans, metrics and logs (exporters come from the standard OTEL_* environment, with
+    # FASTAPI_OTEL_AUTO_CONFIGURE=true). Off by default: even with no provider configured, looking for one on every
+    # request cost ~7% of a token request.
+    opentelemetry: bool = False
+    # Token minting and cached service-account reads answered without FastAPI's router (atlas_sa.kit.fastpath);
+    # the answers are the same either way, off only to compare the two.
+    fast_paths: bool = True
     max_body_bytes: int = Field(default=1_048_576, ge=1024)
     db_pool_size: int = Field(default=10, ge=1)
     # Token buckets (docs/security.md), each "capacity/refill/period-seconds". Atlas's figures by default.

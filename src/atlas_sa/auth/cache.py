@@ -1,13 +1,19 @@
 """What authentication caches between requests, and how every change that could make a cached answer wrong removes
 it: on this instance before the changing request is answered, on every other instance within a second.
 
-Two caches, one per process (per app), in :class:`AuthCaches`:
+Three caches, one per process (per app), in :class:`AuthCaches`:
 
 - **principals**, by bearer token string: the verified token (signature, issuer, audience, claims were checked when
   it was cached, so a cached token is never verified twice) with the account's roles and its access-list rules.
   A hit still checks ``iat``/``exp`` and the signing key's retirement against the clock on every request.
 - **clients**, by client id: the account's ids and its secrets' hashes and expiry, for the token endpoint. Unknown
   client ids are cached too (as ``None``): a known id must not answer faster than an unknown one.
+- **views**, by (organization id, client id, resource version): the exact response (headers and body) of
+  ``getOrgServiceAccount`` for that account, which the read fast path (:mod:`atlas_sa.service_accounts.fastpath`)
+  serves to any caller it has authenticated and authorized. The body depends on nothing but the account's rows, so
+  dropping it with the account's principals (any change to the account, its secrets, assignments or access list, its
+  organization) keeps it exact; the one change those keys miss, a secret's ``lastUsedAt`` written by the mint
+  batcher, stages ``v:<account id>``, which drops the view alone.
 
 Invalidation does not depend on each service remembering to call it. SQLAlchemy session hooks see every change
 made through a session of this process: objects added, changed or deleted at flush (a service account, its
@@ -77,6 +83,10 @@ def token_key(jti: str) -> str:
     return f"t:{jti}"
 
 
+def view_key(account_id: str) -> str:
+    return f"v:{account_id}"
+
+
 @dataclass(frozen=True, slots=True)
 class AccessRules:
     """A service account's access list (CIDR blocks) and, for an empty one, its organization's requirement."""
@@ -108,6 +118,17 @@ class CachedSecret:
 
 
 @dataclass(frozen=True, slots=True)
+class CachedView:
+    account_id: str
+    org_id: str
+    headers: tuple[tuple[bytes, bytes], ...]
+    body: bytes
+
+
+ViewId = tuple[str, str, str]  # (organization id, client id, resource version)
+
+
+@dataclass(frozen=True, slots=True)
 class CachedClient:
     account_id: str
     client_id: str
@@ -124,6 +145,9 @@ class AuthCaches:
         self._by_jti: dict[str, str] = {}
         self._clients: dict[str, CachedClient | None] = {}
         self._client_by_account: dict[str, str] = {}
+        self._views: dict[ViewId, CachedView] = {}
+        self._views_by_account: dict[str, set[ViewId]] = {}
+        self._views_by_org: dict[str, set[ViewId]] = {}
 
     # --- principals ------------------------------------------------------------------------------------------
 
@@ -178,6 +202,35 @@ class AuthCaches:
         if entry is not None:
             self._client_by_account.pop(entry.account_id, None)
 
+    # --- views -----------------------------------------------------------------------------------------------
+
+    def view(self, view_id: ViewId) -> CachedView | None:
+        return self._views.get(view_id)
+
+    def put_view(self, view_id: ViewId, entry: CachedView, epoch: int) -> None:
+        if epoch != self.epoch:
+            return
+        if len(self._views) >= MAX_ENTRIES:
+            self._drop_view(next(iter(self._views)))
+        self._views[view_id] = entry
+        self._views_by_account.setdefault(entry.account_id, set()).add(view_id)
+        self._views_by_org.setdefault(entry.org_id, set()).add(view_id)
+
+    def _drop_view(self, view_id: ViewId) -> None:
+        entry = self._views.pop(view_id, None)
+        if entry is None:
+            return
+        for index, key in ((self._views_by_account, entry.account_id), (self._views_by_org, entry.org_id)):
+            ids = index.get(key)
+            if ids is not None:
+                ids.discard(view_id)
+                if not ids:
+                    del index[key]
+
+    def _drop_views(self, index: dict[str, set[ViewId]], key: str) -> None:
+        for view_id in list(index.get(key, ())):
+            self._drop_view(view_id)
+
     # --- invalidation ----------------------------------------------------------------------------------------
 
     def invalidate(self, keys: Iterable[str]) -> None:
@@ -193,11 +246,15 @@ class AuthCaches:
                 client_id = self._client_by_account.get(value)
                 if client_id is not None:
                     self._drop_client(client_id)
+                self._drop_views(self._views_by_account, value)
+            elif kind == "v":
+                self._drop_views(self._views_by_account, value)
             elif kind == "c":
                 self._drop_client(value)
             elif kind == "o":
                 for token in list(self._by_org.get(value, ())):
                     self._drop_token(token)
+                self._drop_views(self._views_by_org, value)
             elif kind == "t":
                 cached_token = self._by_jti.get(value)
                 if cached_token is not None:
@@ -211,6 +268,9 @@ class AuthCaches:
         self._by_jti.clear()
         self._clients.clear()
         self._client_by_account.clear()
+        self._views.clear()
+        self._views_by_account.clear()
+        self._views_by_org.clear()
 
     def on_bus(self, payload: str) -> None:
         self.invalidate(payload.split(","))

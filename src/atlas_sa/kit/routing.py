@@ -62,7 +62,7 @@ class AtlasRoute(APIRoute):
             except BaseException as exc:
                 await _finish(request, commit=False)
                 if request.scope.get(RATE_LIMIT_HEADERS) and isinstance(exc, Exception):
-                    return _with_rate_headers(request, await _error_response(request, exc))
+                    return _with_rate_headers(request, await handled_error_response(request, exc))
                 raise
             await _finish(request, commit=response.status_code < 400)
             return _with_rate_headers(request, response) if RATE_LIMIT_HEADERS in request.scope else response
@@ -70,7 +70,7 @@ class AtlasRoute(APIRoute):
         return handler
 
 
-async def _error_response(request: Request, exc: Exception) -> Response:
+async def handled_error_response(request: Request, exc: Exception) -> Response:
     """The response the app's handler for ``exc`` renders, here so the rate-limit headers can join it; unexpected
     errors (handled only by the server-error middleware) propagate as before."""
     for cls in type(exc).__mro__:
