@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
+import socket
 import subprocess
 from pathlib import Path
 
 import httpx
 import pytest
 
+from atlas_sa.cli.main import bind_socket
 from tests.support.client import accept
 from tests.support.server import ATLAS_SA, free_port, live_server
 
@@ -115,3 +118,24 @@ def test_database_url_from_environment(tmp_path: Path) -> None:
     )
     assert result.returncode == 0, result.stderr
     assert (tmp_path / "env.db").exists()
+
+
+async def test_accepted_connections_have_nagle_off() -> None:
+    # A response goes out in two writes (head, body); with Nagle on, the body of every keep-alive response waited
+    # for the client's delayed ACK (~40 ms) under the asyncio loop.
+    listener = bind_socket("127.0.0.1", 0)
+    accepted: asyncio.Future[socket.socket] = asyncio.get_running_loop().create_future()
+
+    class Probe(asyncio.Protocol):
+        def connection_made(self, transport: asyncio.BaseTransport) -> None:
+            accepted.set_result(transport.get_extra_info("socket"))
+
+    server = await asyncio.get_running_loop().create_server(Probe, sock=listener)
+    try:
+        _reader, writer = await asyncio.open_connection(*listener.getsockname())
+        sock = await asyncio.wait_for(accepted, 5)
+        assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) != 0
+        writer.close()
+    finally:
+        server.close()
+        await server.wait_closed()
