@@ -58,10 +58,11 @@ def safe_url(raw: str) -> str:
 
 
 def migrate(settings: Settings) -> None:
-    from atlas_sa.migrations import upgrade  # noqa: PLC0415 - Alembic is imported only by commands that migrate
+    from atlas_sa.migrations import is_current, upgrade  # noqa: PLC0415 - only commands that migrate need them
 
     try:
-        upgrade(settings.database_url)
+        if not is_current(settings.database_url):
+            upgrade(settings.database_url)
     except SQLAlchemyError as exc:
         reason = (str(getattr(exc, "orig", None) or exc).strip().splitlines() or [type(exc).__name__])[0]
         fail(f"cannot use database {safe_url(settings.database_url)}: {reason}")
