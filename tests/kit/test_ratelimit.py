@@ -63,3 +63,43 @@ async def test_memory_store_is_bounded() -> None:
     for i in range(1000):
         await store.take(f"key-{i}", POLICY, 0.0)
     assert len(store._buckets) <= 100
+
+
+async def test_decisions_carry_the_exact_level(store: BucketStore) -> None:
+    assert (await store.take("k", POLICY, 1000.0)).tokens == 4.0
+    for _ in range(4):
+        await store.take("k", POLICY, 1000.0)
+    refused = await store.take("k", POLICY, 1006.0)  # half a token back
+    assert not refused.allowed
+    assert refused.tokens == pytest.approx(0.5)
+
+
+async def test_take_all_decides_each_bucket(store: BucketStore) -> None:
+    small = Policy("small", capacity=1, refill=1, period=60)
+    first = await store.take_all([("a", POLICY), ("b", small)], 0.0)
+    assert [(d.allowed, d.remaining) for d in first] == [(True, 4), (True, 0)]
+    second = await store.take_all([("a", POLICY), ("b", small)], 0.0)
+    assert [d.allowed for d in second] == [True, False], "an empty bucket does not stop the others"
+    assert await store.peek("a", POLICY, 0.0) == 3.0
+
+
+async def test_drain_empties_whatever_the_bucket_held(store: BucketStore) -> None:
+    day = Policy("day", capacity=1, refill=1, period=86_400)
+    await store.drain("seen", 1000.0)
+    assert await store.peek("seen", day, 1000.0 + 86_399) < 1
+    # Draining again restarts the refill from then, unlike a take, which an empty bucket refuses.
+    await store.drain("seen", 50_000.0)
+    assert await store.peek("seen", day, 1000.0 + 86_400) < 1
+    assert await store.peek("seen", day, 50_000.0 + 86_400) == 1.0
+
+
+async def test_below_one_lists_the_empty_buckets_under_prefixes(db: Database) -> None:
+    store = SqlBuckets(db.engine)
+    one = Policy("one", capacity=1, refill=1, period=60)
+    for key in ("bf:x:pair:a", "bf:x:pair:b", "bf:x:address:c", "bf:x_y:pair:d", "bf:x%:pair:e", "other:f"):
+        await store.take(key, one, 100.0)
+    await store.take("bf:x:pair:full", POLICY, 100.0)  # four tokens left: not listed
+    await store.drain("bf:x:pair:b", 130.0)
+    found = await store.below_one(["bf:x:pair:", "bf:x%:pair:"])
+    assert sorted(found) == [("bf:x%:pair:e", 0.0, 100.0), ("bf:x:pair:a", 0.0, 100.0), ("bf:x:pair:b", 0.0, 130.0)]
+    assert await store.below_one([]) == []

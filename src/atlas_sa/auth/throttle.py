@@ -22,20 +22,35 @@ times, each further failure is answered after a delay; once any of the three is 
 429 before the credential is even checked (so a lucky guess during a lockout gains nothing). The legitimate client
 is not locked out by someone else's failures: the (client id, address) and address buckets are the attacker's own,
 and the client-id bucket (a distributed attack on one client) is not consulted for an address that succeeded for
-that client in the last 24 hours. A success is remembered in a one-token bucket, so "recently succeeded" lives in
-the same store as the buckets and is shared across instances on PostgreSQL.
+that client in the last 24 hours. A success is remembered in a one-token bucket emptied at each recording, so
+"recently succeeded" lives in the same store as the buckets and is shared across instances on PostgreSQL.
 
 Stores: :class:`~atlas_sa.kit.ratelimit.SqlBuckets` on PostgreSQL (every instance shares the buckets),
 :class:`~atlas_sa.kit.ratelimit.MemoryBuckets` on SQLite (one process). Time is the app's injected clock.
+
+**Where the guard looks** (:class:`Lockouts`). Successes are the hot path and failures are rare, so the guard asks
+the store only on failures. A failure takes its three tokens in one transaction; a bucket it leaves empty becomes a
+lockout (key, level, time, refill rate) that this instance keeps in memory and, on PostgreSQL, announces to the
+others with ``pg_notify`` (:mod:`atlas_sa.kit.events`, topic :data:`TOPIC`), which deliver it in milliseconds. The
+check before an attempt then reads memory only. Nothing else empties a failure bucket, and a lockout ends by
+refilling alone (deleting its row by hand does not end it early in memory), so the lockouts are the whole truth as
+long as this instance hears every announcement: when its listener (re)connects, it reads the empty buckets back
+from the table once (:meth:`Lockouts.resynchronise`), and until that is done, or while the listener is down or not
+started, the check reads the buckets from the table as it always could. A success is recorded in the store at most
+once per (client, address) every :data:`KNOWN_REFRESH_SECONDS` per instance (this instance remembers when it last
+did), which keeps "succeeded in the last 24 hours" true to within those minutes; the store is read for it only
+while the client id is locked out.
 """
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
+import logging
 import math
 import re
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -47,6 +62,7 @@ from starlette.responses import Response
 from atlas_sa.auth.network import client_ip
 from atlas_sa.auth.principal import Principal
 from atlas_sa.errors import RateLimited, RateLimitedTokenBucket
+from atlas_sa.kit.events import ALL
 from atlas_sa.kit.ratelimit import BucketStore, MemoryBuckets, Policy, SqlBuckets
 from atlas_sa.kit.routing import RATE_LIMIT_HEADERS as HEADERS_KEY
 from atlas_sa.kit.state import AppState, app_state
@@ -56,9 +72,22 @@ if TYPE_CHECKING:
     from atlas_sa.auth.service import ClientCredentials
 
 
+log = logging.getLogger("atlas_sa.auth.throttle")
+
 TOKEN_PATH = "/api/oauth/token"  # noqa: S105 - a URL path
 KNOWN_ADDRESS_SECONDS = 86_400
 _KNOWN = Policy("auth-known", capacity=1, refill=1, period=KNOWN_ADDRESS_SECONDS)
+# How stale the store's record of a (client, address) success may get: one write per pair per instance this often.
+KNOWN_REFRESH_SECONDS = 600
+# The invalidation bus's topic for lockouts; the key is a lockout's wire form (:meth:`Lockout.encode`).
+TOPIC = "auth-lockout"
+# The guards' kinds and their failure buckets, which make the key prefixes a resynchronisation reads back.
+GUARD_KINDS = ("oauth", "digest")
+_FAILURE_BUCKETS = ("pair", "address", "client")
+# Lockouts held in memory at most; past that the ones that ended go, then the oldest (the buckets still refuse
+# their failures, only a correct guess during a forgotten lockout would get through).
+MAX_LOCKOUTS = 100_000
+_RESYNC_RETRY_SECONDS = 1.0
 _MAX_KEY = 200
 # Keys are kept readable when they hold only these; anything else (NUL bytes, which PostgreSQL text refuses, or
 # any other odd character an attacker put in a path or a client id) is hashed.
@@ -119,12 +148,14 @@ def bucket_store(state: AppState) -> BucketStore:
     return store
 
 
-def bucket_key(*parts: str) -> str:
-    """A bucket's key; parts an attacker chooses (ids from the path, client ids) are hashed when long."""
+def bucket_key(*parts: str, fixed: int = 1) -> str:
+    """A bucket's key; parts an attacker chooses (ids from the path, client ids) are hashed when long or odd. The
+    first ``fixed`` parts are ours and stay readable, so keys can be found by prefix."""
     key = ":".join(parts)
     if len(key) <= _MAX_KEY and _PLAIN_KEY.fullmatch(key):
         return key
-    return f"{parts[0]}:sha256:{hashlib.sha256(key.encode('utf-8', 'surrogatepass')).hexdigest()}"
+    prefix = ":".join(parts[:fixed])
+    return f"{prefix}:sha256:{hashlib.sha256(key.encode('utf-8', 'surrogatepass')).hexdigest()}"
 
 
 def _now(state: AppState) -> float:
@@ -200,6 +231,169 @@ class DigestLocked(RateLimitedTokenBucket):
         return {**super().headers(), "RateLimit-Limit": str(self.parameters[2]), "RateLimit-Remaining": "0"}
 
 
+@dataclass(frozen=True, slots=True)
+class Lockout:
+    """An empty failure bucket: it held ``tokens`` (< 1) at ``at`` and refills at ``rate`` per second."""
+
+    tokens: float
+    at: float
+    rate: float
+
+    def level(self, now: float) -> float:
+        # The stores' own formula (without the cap, which lies above 1), so memory and table agree to the bit.
+        return self.tokens + max(0.0, now - self.at) * self.rate
+
+    def retry_after(self, now: float) -> int:
+        return max(1, math.ceil((1 - self.level(now)) / self.rate))
+
+    def encode(self, key: str) -> str:
+        # Keys hold no spaces (bucket_key hashes anything beyond a few plain characters).
+        return f"{key} {self.tokens!r} {self.at!r} {self.rate!r}"
+
+    @classmethod
+    def decode(cls, text: str) -> tuple[str, Lockout]:
+        key, tokens, at, rate = text.rsplit(" ", 3)
+        numbers = float(tokens), float(at), float(rate)
+        if not all(math.isfinite(number) for number in numbers) or numbers[2] <= 0:
+            raise ValueError(text)
+        return key, cls(*numbers)
+
+
+class Lockouts:
+    """The brute-force state one instance keeps in memory: the failure buckets that are empty (learned from its own
+    failures, from other instances' announcements, or read back from the store), and when it last recorded each
+    (client, address) success in the store. One per app (:func:`lockouts`)."""
+
+    def __init__(self, state: AppState, store: BucketStore) -> None:
+        self._state = state
+        self._locked: dict[str, Lockout] = {}
+        self._recorded: dict[str, float] = {}
+        # Alone with its memory buckets, an instance has seen every failure; sharing a table, it must be listening.
+        self._shared = store if isinstance(store, SqlBuckets) else None
+        self._complete = self._shared is None
+        self._generation = 0
+        self._resync: asyncio.Task[None] | None = None
+        self._resync_failed_at = -math.inf
+        if self._shared is not None:
+            state.bus.subscribe(TOPIC, self._heard)
+
+    # --- lockouts ----------------------------------------------------------------------------------------------
+
+    def complete(self) -> bool:
+        """Whether memory knows every lockout, so the check need not read the store."""
+        if self._shared is None:
+            return True
+        if not self._state.bus.connected.is_set():
+            return False
+        if not self._complete:
+            self._start_resync()
+        return self._complete
+
+    def locked(self, key: str, now: float) -> Lockout | None:
+        lockout = self._locked.get(key)
+        if lockout is None:
+            return None
+        if lockout.level(now) >= 1:
+            del self._locked[key]
+            return None
+        return lockout
+
+    def learn(self, key: str, lockout: Lockout) -> None:
+        known = self._locked.get(key)
+        if known is not None and known.at > lockout.at:
+            return
+        if known is None and len(self._locked) >= MAX_LOCKOUTS:
+            self._make_room(lockout.at)
+        self._locked[key] = lockout
+
+    def _make_room(self, now: float) -> None:
+        for key in [key for key, held in self._locked.items() if held.level(now) >= 1]:
+            del self._locked[key]
+        for key in list(self._locked)[: max(0, len(self._locked) - MAX_LOCKOUTS // 2)]:
+            del self._locked[key]
+
+    async def announce(self, emptied: Sequence[tuple[str, Lockout]]) -> None:
+        """Learn these lockouts here and, on PostgreSQL, tell every other instance."""
+        for key, lockout in emptied:
+            self.learn(key, lockout)
+        if self._shared is None or not emptied:
+            return
+        async with self._state.db.unit_of_work(write=True) as session:
+            for key, lockout in emptied:
+                await self._state.bus.stage(session, TOPIC, lockout.encode(key))
+
+    def _heard(self, message: str) -> None:
+        if message == ALL:
+            # The listener (re)connected: announcements made meanwhile are lost, so read the table again.
+            self._generation += 1
+            self._complete = False
+            self._start_resync()
+            return
+        try:
+            key, lockout = Lockout.decode(message)
+        except ValueError:
+            log.warning("ignored a malformed lockout announcement")
+            return
+        self.learn(key, lockout)
+
+    def _start_resync(self) -> None:
+        if self._resync is not None or time.monotonic() - self._resync_failed_at < _RESYNC_RETRY_SECONDS:
+            return
+        self._resync = asyncio.get_running_loop().create_task(self.resynchronise(), name="atlas-sa-lockout-resync")
+
+    async def resynchronise(self) -> None:
+        """Read the empty failure buckets back from the table; memory is complete again if the listener stayed
+        connected meanwhile (it was listening before the read began, so a lockout committed later is announced)."""
+        assert self._shared is not None
+        generation = self._generation
+        table = policies(self._state)
+        by_bucket = {
+            "pair": table.failures_per_pair,
+            "address": table.failures_per_address,
+            "client": table.failures_per_client,
+        }
+        prefixes = [f"bf:{kind}:{bucket}:" for kind in GUARD_KINDS for bucket in _FAILURE_BUCKETS]
+        try:
+            rows = await self._shared.below_one(prefixes)
+        except Exception as exc:  # noqa: BLE001 - the check reads the store until a later attempt succeeds
+            self._resync_failed_at = time.monotonic()
+            log.warning("could not read the lockouts back (%s); checking the store meanwhile", type(exc).__name__)
+            return
+        finally:
+            self._resync = None
+        now = _now(self._state)
+        for key, tokens, at in rows:
+            policy = by_bucket[key.split(":", 3)[2]]
+            lockout = Lockout(tokens, at, policy.rate)
+            if lockout.level(now) < 1:
+                self.learn(key, lockout)
+        if generation == self._generation:
+            self._complete = True
+
+    # --- known addresses -------------------------------------------------------------------------------------
+
+    def recorded_within(self, known_key: str, now: float, seconds: float) -> bool:
+        """Whether this instance recorded this success in the store less than ``seconds`` ago."""
+        at = self._recorded.get(known_key)
+        return at is not None and 0 <= now - at < seconds
+
+    def note_recorded(self, known_key: str, now: float) -> None:
+        self._recorded.pop(known_key, None)
+        if len(self._recorded) >= MAX_LOCKOUTS:
+            # Oldest first: forgetting one costs a second write, never a wrong answer (the store has it).
+            for key in list(self._recorded)[: MAX_LOCKOUTS // 2]:
+                del self._recorded[key]
+        self._recorded[known_key] = now
+
+
+def lockouts(state: AppState) -> Lockouts:
+    found = state.extras.get("throttle.lockouts")
+    if found is None:
+        found = state.extras["throttle.lockouts"] = Lockouts(state, bucket_store(state))
+    assert isinstance(found, Lockouts)
+    return found
+
+
 @dataclass
 class AuthGuard:
     """One authentication attempt by ``client`` (a client id or API public key) from ``address``."""
@@ -221,24 +415,44 @@ class AuthGuard:
         return guard
 
     def _keys(self) -> list[tuple[str, Policy]]:
+        # Narrowest first, always in this order: SqlBuckets.take_all relies on one order across transactions.
         table = policies(self.state)
         return [
-            (bucket_key("bf", self.kind, "pair", self.client, self.address), table.failures_per_pair),
-            (bucket_key("bf", self.kind, "address", self.address), table.failures_per_address),
-            (bucket_key("bf", self.kind, "client", self.client), table.failures_per_client),
+            (bucket_key("bf", self.kind, "pair", self.client, self.address, fixed=3), table.failures_per_pair),
+            (bucket_key("bf", self.kind, "address", self.address, fixed=3), table.failures_per_address),
+            (bucket_key("bf", self.kind, "client", self.client, fixed=3), table.failures_per_client),
         ]
 
     def _known_key(self) -> str:
-        return bucket_key("bf", self.kind, "known", self.client, self.address)
+        return bucket_key("bf", self.kind, "known", self.client, self.address, fixed=3)
 
     async def _refuse_if_locked(self) -> None:
-        store, now = bucket_store(self.state), _now(self.state)
+        held, now = lockouts(self.state), _now(self.state)
+        if not held.complete():
+            await self._refuse_if_locked_in_store(now)
+            return
+        for key, policy in self._keys():
+            lockout = held.locked(key, now)
+            if lockout is None:
+                continue
+            if policy.name == "fail-client" and await self._known_address(held, now):
+                # The client id is under attack from elsewhere; this address recently proved it holds the secret.
+                continue
+            raise self._refusal(policy, lockout.retry_after(now))
+
+    async def _known_address(self, held: Lockouts, now: float) -> bool:
+        key = self._known_key()
+        if held.recorded_within(key, now, KNOWN_ADDRESS_SECONDS):
+            return True
+        return await bucket_store(self.state).peek(key, _KNOWN, now) < 1
+
+    async def _refuse_if_locked_in_store(self, now: float) -> None:
+        store = bucket_store(self.state)
         for key, policy in self._keys():
             tokens = await store.peek(key, policy, now)
             if tokens >= 1:
                 continue
             if policy.name == "fail-client" and await store.peek(self._known_key(), _KNOWN, now) < 1:
-                # The client id is under attack from elsewhere; this address recently proved it holds the secret.
                 continue
             raise self._refusal(policy, _wait(tokens, policy))
 
@@ -252,11 +466,16 @@ class AuthGuard:
         ``session`` is rolled back first: the delay must not hold a connection or SQLite's write lock."""
         if not self.enabled:
             return
-        store, now = bucket_store(self.state), _now(self.state)
-        remaining = []
-        for key, policy in self._keys():
-            remaining.append((await store.take(key, policy, now)).remaining)
-        failures = policies(self.state).failures_per_pair.capacity - remaining[0]
+        now = _now(self.state)
+        wanted = self._keys()
+        decisions = await bucket_store(self.state).take_all(wanted, now)
+        emptied = [
+            (key, Lockout(decision.tokens, now, policy.rate))
+            for (key, policy), decision in zip(wanted, decisions, strict=True)
+            if decision.tokens < 1
+        ]
+        await lockouts(self.state).announce(emptied)
+        failures = policies(self.state).failures_per_pair.capacity - decisions[0].remaining
         if failures > self.state.settings.auth_failures_before_delay:
             if session is not None:
                 await session.rollback()
@@ -264,8 +483,13 @@ class AuthGuard:
 
     async def succeeded(self) -> None:
         """Remember that this address holds the client's credential (exempts it from the client-id lockout)."""
-        if self.enabled:
-            await bucket_store(self.state).take(self._known_key(), _KNOWN, _now(self.state))
+        if not self.enabled:
+            return
+        held, key, now = lockouts(self.state), self._known_key(), _now(self.state)
+        if held.recorded_within(key, now, KNOWN_REFRESH_SECONDS):
+            return
+        await bucket_store(self.state).drain(key, now)
+        held.note_recorded(key, now)
 
 
 async def auth_guard(request: Request, kind: str, client: str) -> AuthGuard:
