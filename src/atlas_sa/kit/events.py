@@ -69,6 +69,8 @@ class InvalidationBus:
         self._listener = asyncio.create_task(self._listen_forever(), name="atlas-sa-invalidation-listener")
 
     async def stop(self) -> None:
+        # A stopped bus hears nothing: whoever trusts it to announce changes must fall back as when it is down.
+        self.connected.clear()
         if self._listener is not None:
             self._listener.cancel()
             with contextlib.suppress(asyncio.CancelledError):
