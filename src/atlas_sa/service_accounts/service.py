@@ -41,7 +41,12 @@ from atlas_sa.kit.pagination import PageRequest
 from atlas_sa.models import Organization, Project, ProjectAssignment, ServiceAccount, ServiceAccountSecret
 from atlas_sa.orgs.service import OrgService
 from atlas_sa.projects.service import ProjectService
-from atlas_sa.service_accounts.repository import ProjectGone, ServiceAccountRepository
+from atlas_sa.service_accounts.repository import (
+    AccountSummary,
+    ProjectGone,
+    SecretSummary,
+    ServiceAccountRepository,
+)
 
 MAX_SERVICE_ACCOUNTS_PER_ORG = 200
 MAX_SECRETS_PER_SERVICE_ACCOUNT = 2
@@ -78,11 +83,15 @@ class AccountChanges:
 
 @dataclass(frozen=True, slots=True)
 class AccountView:
-    """An account as one path sees it: its organization roles, or its roles in the path's project."""
+    """An account as one path sees it: its organization roles, or its roles in the path's project.
 
-    account: ServiceAccount
+    List pages hold plain rows (:class:`AccountSummary`, :class:`SecretSummary`), single-account operations the
+    entities they loaded or changed; both show the same fields.
+    """
+
+    account: ServiceAccount | AccountSummary
     roles: list[str]
-    secrets: list[ServiceAccountSecret]
+    secrets: Sequence[ServiceAccountSecret | SecretSummary]
     # The new secret's value, in the one response that creates it.
     issued: IssuedSecret | None = None
 
@@ -93,7 +102,7 @@ class IssuedSecret:
     value: str
 
 
-def masked(secret: ServiceAccountSecret) -> str:
+def masked(secret: ServiceAccountSecret | SecretSummary) -> str:
     return MASK_PREFIX + secret.last_four
 
 
@@ -149,18 +158,9 @@ class ServiceAccountService:
 
     # --- views -------------------------------------------------------------------------------------------------
 
-    async def _org_views(self, accounts: Sequence[ServiceAccount]) -> list[AccountView]:
-        secrets = await self.accounts.secrets_of([a.id for a in accounts])
-        return [AccountView(a, list(a.org_roles), secrets.get(a.id, [])) for a in accounts]
-
-    async def _project_views(self, accounts: Sequence[ServiceAccount], project_id: str) -> list[AccountView]:
-        ids = [a.id for a in accounts]
-        secrets = await self.accounts.secrets_of(ids)
-        assignments = await self.accounts.assignments_for(ids, project_id)
-        return [
-            AccountView(a, list(assignments[a.id].roles) if a.id in assignments else [], secrets.get(a.id, []))
-            for a in accounts
-        ]
+    async def _listed(self, accounts: Sequence[AccountSummary]) -> list[AccountView]:
+        secrets = await self.accounts.secret_summaries([a.id for a in accounts])
+        return [AccountView(a, a.roles, secrets.get(a.id, [])) for a in accounts]
 
     async def _view(self, account: ServiceAccount, roles: list[str], issued: IssuedSecret | None = None) -> AccountView:
         secrets = (await self.accounts.secrets_of([account.id])).get(account.id, [])
@@ -268,7 +268,7 @@ class ServiceAccountService:
         """listOrgServiceAccounts (Organization Read Only): every account of the org, project-created ones too."""
         org = await self.org_scope(caller, org_id, Requirement.ORG_READ_ONLY)
         rows, total = await self.accounts.page_in_org(org.id, page, include_system_managed=include_system_managed)
-        return await self._org_views(rows), total
+        return await self._listed(rows), total
 
     async def create_for_org(self, caller: Principal, org_id: str, request: NewAccount) -> AccountView:
         """createOrgServiceAccount (Organization Owner). At most 200 accounts per organization, counted under the
@@ -332,7 +332,7 @@ class ServiceAccountService:
         rows, total = await self.accounts.page_in_project(
             project.id, page, include_system_managed=include_system_managed
         )
-        return await self._project_views(rows, project.id), total
+        return await self._listed(rows), total
 
     async def create_for_project(self, caller: Principal, group_id: str, request: NewAccount) -> AccountView:
         """createGroupServiceAccount (Project Owner): the account joins the organization as ``ORG_MEMBER`` and the

@@ -1,0 +1,96 @@
+"""CPU per service-account list page, in-process: the app behind ``httpx.ASGITransport`` on a seeded database.
+
+Seeds N accounts (``bench.seed``: one secret each, 200 per organization), takes a token for the seeded owner, then
+times ``GET …/serviceAccounts?itemsPerPage=100`` on the org path and on the project path with ``time.process_time``
+(CPU of this process: the client's share included, the same before and after a change). Prints the median CPU ms per
+request of several rounds; ``--profile org|project`` prints cProfile's top functions for that list instead.
+
+    .venv/bin/python bench/list_cpu.py [--count 400] [--rounds 7] [--requests 200] [--database-url URL]
+                                       [--profile org|project]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import cProfile
+import pstats
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from tests.support.client import basic
+
+from atlas_sa.app import create_app
+from atlas_sa.migrations import upgrade
+from atlas_sa.settings import Settings
+from bench.seed import seed
+
+MASTER_KEY = "bench-master-key-" + "0123456789abcdef"
+ACCEPT = "application/vnd.atlas.2025-03-12+json"
+
+
+async def measure(database_url: str, count: int, rounds: int, requests: int, profile: str | None) -> None:
+    upgrade(database_url)
+    credential = seed(database_url, count, MASTER_KEY)
+    settings = Settings(database_url=database_url, secret_key=MASTER_KEY, access_log=False, rate_limits_enabled=False)
+    app = create_app(settings)
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://bench.test", headers={"Accept": ACCEPT}) as c:
+        token = await c.post(
+            "/api/oauth/token",
+            data={"grant_type": "client_credentials"},
+            headers=basic(credential["clientId"], credential["clientSecret"]),
+        )
+        c.headers["Authorization"] = "Bearer " + token.json()["access_token"]
+        paths = {
+            "org": f"/api/atlas/v2/orgs/{credential['orgId']}/serviceAccounts?itemsPerPage=100",
+            "project": f"/api/atlas/v2/groups/{credential['groupId']}/serviceAccounts?itemsPerPage=100",
+        }
+        for name, path in paths.items():
+            first = await c.get(path)
+            assert first.status_code == 200, first.text
+            assert len(first.json()["results"]) == 100, name
+            for _ in range(20):
+                await c.get(path)
+            if profile:
+                if name != profile:
+                    continue
+                profiler = cProfile.Profile()
+                profiler.enable()
+                for _ in range(requests):
+                    await c.get(path)
+                profiler.disable()
+                pstats.Stats(profiler).sort_stats("tottime").print_stats(40)
+                pstats.Stats(profiler).sort_stats("cumulative").print_stats(60)
+                continue
+            samples = []
+            for _ in range(rounds):
+                start = time.process_time()
+                for _ in range(requests):
+                    await c.get(path)
+                samples.append((time.process_time() - start) * 1000 / requests)
+            runs = ", ".join(f"{s:.2f}" for s in samples)
+            print(f"{name}: median {statistics.median(samples):.2f} ms CPU/request ({runs})")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--count", type=int, default=400)
+    parser.add_argument("--rounds", type=int, default=7)
+    parser.add_argument("--requests", type=int, default=200)
+    parser.add_argument("--database-url", help="an empty database; a temporary SQLite file by default")
+    parser.add_argument("--profile", choices=["org", "project"], help="profile this list instead of timing both")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as folder:
+        url = args.database_url or f"sqlite:///{folder}/bench.db"
+        asyncio.run(measure(url, args.count, args.rounds, args.requests, args.profile))
+
+
+if __name__ == "__main__":
+    main()
