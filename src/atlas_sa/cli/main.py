@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import gc
 import json
 import socket
 import sys
@@ -120,6 +121,13 @@ def serve(
         timeout_graceful_shutdown=30,
         http=header_timeout_protocol(settings.header_timeout),
     )
+    config.load()
+    # Everything made so far (modules, routes, models: several hundred thousand objects) lives as long as the
+    # process. Frozen, it is left out of the collector's full passes, which otherwise walked all of it every few
+    # thousand requests: those pauses were the token endpoint's p99 (120 ms against a p50 of 31 ms at 64
+    # connections; 56 ms frozen, docs/performance.md).
+    gc.collect()
+    gc.freeze()
     typer.echo(f"atlas-sa {__version__} serving on http://{settings.host}:{sock.getsockname()[1]}", err=True)
     uvicorn.Server(config).run(sockets=[sock])
 
