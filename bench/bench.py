@@ -1,7 +1,8 @@
 """atlas-sa benchmarks: token issuance, authenticated reads, scale, latency and memory, against peers, in one run.
 
 Servers run pinned to one core and wrk to the other (``taskset``); every figure is the median of several wrk runs
-after a warm-up, and every ratio compares figures taken in this same run. Prints a table; also writes
+after a warm-up, the runs of every server taken in turn (round 1 of each, then round 2…), and every ratio compares
+figures taken in this same run. Prints a table; also writes
 ``bench/results/latest.json``. Run through ``bench/run`` (which installs wrk, the node peer and the venv).
 """
 
@@ -19,7 +20,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -87,14 +88,38 @@ def wrk(url: str, script: str, env: dict[str, str], connections: int, seconds: i
     return Figure(rps, parse_latency(output, "50"), parse_latency(output, "99"))
 
 
-def measure(url: str, script: str, env: dict[str, str], args: argparse.Namespace) -> Figure:
-    wrk(url, script, env, args.connections, args.warmup)
-    runs = [wrk(url, script, env, args.connections, args.seconds) for _ in range(args.runs)]
-    return Figure(
-        statistics.median(r.rps for r in runs),
-        statistics.median(r.p50_ms for r in runs),
-        statistics.median(r.p99_ms for r in runs),
-    )
+@dataclass
+class Scenario:
+    """One row of the table: a URL under load, with its wrk script and environment."""
+
+    name: str
+    url: str
+    script: str
+    env: dict[str, str]
+    runs: list[Figure] = field(default_factory=list)
+
+    def run(self, args: argparse.Namespace, seconds: int) -> Figure:
+        return wrk(self.url, self.script, self.env, args.connections, seconds)
+
+    def median(self) -> Figure:
+        return Figure(
+            statistics.median(r.rps for r in self.runs),
+            statistics.median(r.p50_ms for r in self.runs),
+            statistics.median(r.p99_ms for r in self.runs),
+        )
+
+
+def measure(scenarios: list[Scenario], args: argparse.Namespace, results: Results) -> None:
+    """Warm each scenario up, then run them round-robin: round 1 of every scenario, then round 2… Interleaved, a
+    change in the machine's speed during the run (other tenants, the host) touches every scenario alike instead of
+    whichever happened to run last, so the ratios compare like with like."""
+    for scenario in scenarios:
+        scenario.run(args, args.warmup)
+    for _ in range(args.runs):
+        for scenario in scenarios:
+            scenario.runs.append(scenario.run(args, args.seconds))
+    for scenario in scenarios:
+        results.figures[scenario.name] = scenario.median()
 
 
 def rss_mb(pid: int) -> float:
@@ -166,46 +191,42 @@ def token(base: str, credential: dict[str, str]) -> str:
     return str(response.json()["access_token"])
 
 
-def bench_atlas(backend: str, size: int, args: argparse.Namespace, results: Results, workdir: Path) -> None:
-    with database(backend, workdir) as url:
-        subprocess.run(
-            [str(BIN / "atlas-sa"), "db", "upgrade", "--database-url", url],
-            check=True,
-            capture_output=True,
-            env={**os.environ, **atlas_env()},
-        )
-        credential = seed(url, size, MASTER_KEY)
-        port = free_port()
-        base = f"http://127.0.0.1:{port}"
-        command = [str(BIN / "atlas-sa"), "serve", "--port", str(port), "--database-url", url]
-        with server(command, atlas_env(), f"{base}/healthz") as process:
-            label = f"{backend}/{size}"
-            if size == min(args.sizes):
-                results.rss_mb[f"idle ({label})"] = rss_mb(process.pid)
-            basic = base64.b64encode(f"{credential['clientId']}:{credential['clientSecret']}".encode()).decode()
-            results.figures[f"token {label}"] = measure(
-                f"{base}/api/oauth/token", "token.lua", {"BENCH_BASIC": basic}, args
-            )
-            bearer = {"BENCH_TOKEN": token(base, credential)}
-            account = f"{base}/api/atlas/v2/orgs/{credential['orgId']}/serviceAccounts/{credential['clientId']}"
-            results.figures[f"read {label}"] = measure(account, "get.lua", bearer, args)
-            page = f"{base}/api/atlas/v2/orgs/{credential['orgId']}/serviceAccounts?itemsPerPage=100"
-            results.figures[f"list {label}"] = measure(page, "get.lua", bearer, args)
-            results.rss_mb[f"after load ({label})"] = rss_mb(process.pid)
+@dataclass
+class Instance:
+    """A seeded atlas-sa server: its label, base URL, process and the credential the seed printed."""
+
+    label: str
+    base: str
+    process: subprocess.Popen[bytes]
+    credential: dict[str, str]
 
 
-def bench_oidc(args: argparse.Namespace, results: Results) -> None:
+def start_atlas(stack: ExitStack, backend: str, size: int, workdir: Path) -> Instance:
+    url = stack.enter_context(database(backend, workdir))
+    subprocess.run(
+        [str(BIN / "atlas-sa"), "db", "upgrade", "--database-url", url],
+        check=True,
+        capture_output=True,
+        env={**os.environ, **atlas_env()},
+    )
+    credential = seed(url, size, MASTER_KEY)
     port = free_port()
     base = f"http://127.0.0.1:{port}"
+    command = [str(BIN / "atlas-sa"), "serve", "--port", str(port), "--database-url", url]
+    process = stack.enter_context(server(command, atlas_env(), f"{base}/healthz"))
+    return Instance(f"{backend}/{size}", base, process, credential)
+
+
+def start_oidc(stack: ExitStack) -> Scenario:
+    base = f"http://127.0.0.1:{free_port()}"
     command = ["node", str(ROOT / "bench" / "oidc" / "server.mjs")]
-    with server(command, {"PORT": str(port)}, f"{base}/.well-known/openid-configuration"):
-        basic = base64.b64encode(b"bench-client:bench-secret-0123456789").decode()
-        results.figures["token oidc-provider"] = measure(f"{base}/token", "token.lua", {"BENCH_BASIC": basic}, args)
+    stack.enter_context(server(command, {"PORT": base.rsplit(":", 1)[1]}, f"{base}/.well-known/openid-configuration"))
+    basic = base64.b64encode(b"bench-client:bench-secret-0123456789").decode()
+    return Scenario("token oidc-provider", f"{base}/token", "token.lua", {"BENCH_BASIC": basic})
 
 
-def bench_bare(args: argparse.Namespace, results: Results) -> None:
+def start_bare(stack: ExitStack) -> Scenario:
     port = free_port()
-    base = f"http://127.0.0.1:{port}"
     command = [
         str(BIN / "uvicorn"),
         "bench.bare_app:app",
@@ -218,8 +239,70 @@ def bench_bare(args: argparse.Namespace, results: Results) -> None:
         "--loop",
         "asyncio",
     ]
-    with server(command, {"PYTHONPATH": str(ROOT)}, f"{base}/bare"):
-        results.figures["read bare endpoint"] = measure(f"{base}/bare", "get.lua", {}, args)
+    base = f"http://127.0.0.1:{port}"
+    stack.enter_context(server(command, {"PYTHONPATH": str(ROOT)}, f"{base}/bare"))
+    return Scenario("read bare endpoint", f"{base}/bare", "get.lua", {})
+
+
+def run_all(args: argparse.Namespace, results: Results, workdir: Path) -> None:
+    """Every server at once (each idle while another is measured), then each kind of request round-robin over the
+    peers and every backend and size."""
+    with ExitStack() as stack:
+        token_peers = [] if args.skip_peers else [start_oidc(stack)]
+        read_peers = [] if args.skip_peers else [start_bare(stack)]
+        instances = []
+        for backend in args.backends:
+            for size in sorted(args.sizes):
+                instance = start_atlas(stack, backend, size, workdir)
+                if size == min(args.sizes):
+                    results.rss_mb[f"idle ({instance.label})"] = rss_mb(instance.process.pid)
+                instances.append(instance)
+        measure(
+            token_peers
+            + [
+                Scenario(f"token {i.label}", f"{i.base}/api/oauth/token", "token.lua", {"BENCH_BASIC": basic(i)})
+                for i in instances
+            ],
+            args,
+            results,
+        )
+        # Taken after the token runs: each account keeps its newest 100 tokens, so an earlier one would be pruned.
+        bearers = {i.label: {"BENCH_TOKEN": token(i.base, i.credential)} for i in instances}
+        org_path = "/api/atlas/v2/orgs/{orgId}/serviceAccounts"
+        measure(
+            read_peers
+            + [
+                Scenario(
+                    f"read {i.label}",
+                    i.base + org_path.format(**i.credential) + "/" + i.credential["clientId"],
+                    "get.lua",
+                    bearers[i.label],
+                )
+                for i in instances
+            ],
+            args,
+            results,
+        )
+        measure(
+            [
+                Scenario(
+                    f"list {i.label}",
+                    i.base + org_path.format(**i.credential) + "?itemsPerPage=100",
+                    "get.lua",
+                    bearers[i.label],
+                )
+                for i in instances
+            ],
+            args,
+            results,
+        )
+        for instance in instances:
+            results.rss_mb[f"after load ({instance.label})"] = rss_mb(instance.process.pid)
+
+
+def basic(instance: Instance) -> str:
+    credential = instance.credential
+    return base64.b64encode(f"{credential['clientId']}:{credential['clientSecret']}".encode()).decode()
 
 
 def ratio(a: float, b: float) -> str:
@@ -306,13 +389,8 @@ def main() -> None:
     parser.add_argument("--skip-peers", action="store_true", help="measure atlas-sa only")
     args = parser.parse_args()
     results = Results()
-    if not args.skip_peers:
-        bench_oidc(args, results)
-        bench_bare(args, results)
     with tempfile.TemporaryDirectory(prefix="atlas-sa-bench-") as tmp:
-        for backend in args.backends:
-            for size in sorted(args.sizes):
-                bench_atlas(backend, size, args, results, Path(tmp))
+        run_all(args, results, Path(tmp))
     checks = report(results, args)
     print_table(results, checks, args)
     out = ROOT / "bench" / "results"
