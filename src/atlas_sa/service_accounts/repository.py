@@ -12,7 +12,7 @@ from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import NamedTuple
 
-from sqlalchemy import Select, delete, func, select, update
+from sqlalchemy import Select, bindparam, delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -60,6 +60,28 @@ _SECRET_SUMMARY_COLUMNS = (
     ServiceAccountSecret.created_at,
     ServiceAccountSecret.expires_at,
     ServiceAccountSecret.last_used_at,
+)
+_SecretSummarySelect = Select[str, str, str, datetime, datetime, datetime | None]
+# A page's secrets are selected by the page's scope and id range, not by its ids: the SQL is then the same for every
+# page, so SQLAlchemy's compiled cache and psycopg's prepared statements apply (an IN of 100 ids was rendered and
+# converted anew on each page, ~0.6 ms on PostgreSQL). The range can hold accounts the page left out.
+_ORG_PAGE_SECRETS: _SecretSummarySelect = (
+    select(*_SECRET_SUMMARY_COLUMNS)
+    .join(ServiceAccount, ServiceAccount.id == ServiceAccountSecret.service_account_id)
+    .where(
+        ServiceAccount.org_id == bindparam("scope_id"),
+        ServiceAccount.id.between(bindparam("first_id"), bindparam("last_id")),
+    )
+    .order_by(ServiceAccountSecret.id)
+)
+_PROJECT_PAGE_SECRETS: _SecretSummarySelect = (
+    select(*_SECRET_SUMMARY_COLUMNS)
+    .join(ProjectAssignment, ProjectAssignment.service_account_id == ServiceAccountSecret.service_account_id)
+    .where(
+        ProjectAssignment.project_id == bindparam("scope_id"),
+        ProjectAssignment.service_account_id.between(bindparam("first_id"), bindparam("last_id")),
+    )
+    .order_by(ServiceAccountSecret.id)
 )
 
 
@@ -196,19 +218,28 @@ class ServiceAccountRepository:
             found[secret.service_account_id].append(secret)
         return found
 
-    async def secret_summaries(self, account_ids: Collection[str]) -> dict[str, list[SecretSummary]]:
-        """The secrets of a list page's accounts, by account, each account's in id order."""
+    async def page_secrets_in_org(self, org_id: str, account_ids: Sequence[str]) -> dict[str, list[SecretSummary]]:
+        """The secrets of a page of the organization's accounts (their ids in the page's order), by account."""
+        return await self._page_secrets(_ORG_PAGE_SECRETS, org_id, account_ids)
+
+    async def page_secrets_in_project(
+        self, project_id: str, account_ids: Sequence[str]
+    ) -> dict[str, list[SecretSummary]]:
+        """The secrets of a page of the project's accounts (their ids in the page's order), by account."""
+        return await self._page_secrets(_PROJECT_PAGE_SECRETS, project_id, account_ids)
+
+    async def _page_secrets(
+        self, statement: _SecretSummarySelect, scope_id: str, account_ids: Sequence[str]
+    ) -> dict[str, list[SecretSummary]]:
         found: dict[str, list[SecretSummary]] = defaultdict(list)
         if not account_ids:
             return found
-        statement = (
-            select(*_SECRET_SUMMARY_COLUMNS)
-            .where(ServiceAccountSecret.service_account_id.in_(list(account_ids)))
-            .order_by(ServiceAccountSecret.id)
-        )
-        for row in (await self.session.execute(statement)).all():
+        on_page = set(account_ids)
+        parameters = {"scope_id": scope_id, "first_id": account_ids[0], "last_id": account_ids[-1]}
+        for row in (await self.session.execute(statement, parameters)).all():
             secret = SecretSummary(*row)
-            found[secret.service_account_id].append(secret)
+            if secret.service_account_id in on_page:
+                found[secret.service_account_id].append(secret)
         return found
 
     async def count_secrets(self, account_id: str) -> int:

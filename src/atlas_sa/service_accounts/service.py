@@ -18,7 +18,7 @@ Creates lock the organization's row instead, for the per-organization limit. No 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from secrets import token_urlsafe
@@ -158,8 +158,8 @@ class ServiceAccountService:
 
     # --- views -------------------------------------------------------------------------------------------------
 
-    async def _listed(self, accounts: Sequence[AccountSummary]) -> list[AccountView]:
-        secrets = await self.accounts.secret_summaries([a.id for a in accounts])
+    @staticmethod
+    def _listed(accounts: Sequence[AccountSummary], secrets: Mapping[str, list[SecretSummary]]) -> list[AccountView]:
         return [AccountView(a, a.roles, secrets.get(a.id, [])) for a in accounts]
 
     async def _view(self, account: ServiceAccount, roles: list[str], issued: IssuedSecret | None = None) -> AccountView:
@@ -268,7 +268,8 @@ class ServiceAccountService:
         """listOrgServiceAccounts (Organization Read Only): every account of the org, project-created ones too."""
         org = await self.org_scope(caller, org_id, Requirement.ORG_READ_ONLY)
         rows, total = await self.accounts.page_in_org(org.id, page, include_system_managed=include_system_managed)
-        return await self._listed(rows), total
+        secrets = await self.accounts.page_secrets_in_org(org.id, [row.id for row in rows])
+        return self._listed(rows, secrets), total
 
     async def create_for_org(self, caller: Principal, org_id: str, request: NewAccount) -> AccountView:
         """createOrgServiceAccount (Organization Owner). At most 200 accounts per organization, counted under the
@@ -332,7 +333,8 @@ class ServiceAccountService:
         rows, total = await self.accounts.page_in_project(
             project.id, page, include_system_managed=include_system_managed
         )
-        return await self._listed(rows), total
+        secrets = await self.accounts.page_secrets_in_project(project.id, [row.id for row in rows])
+        return self._listed(rows, secrets), total
 
     async def create_for_project(self, caller: Principal, group_id: str, request: NewAccount) -> AccountView:
         """createGroupServiceAccount (Project Owner): the account joins the organization as ``ORG_MEMBER`` and the
