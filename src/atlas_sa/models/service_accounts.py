@@ -28,11 +28,13 @@ class ProjectAssignment(Base):
     """A service account's roles in one project."""
 
     __tablename__ = "service_account_projects"
+    # A project's accounts in id order: its list pages and their secrets (migration 0003).
+    __table_args__ = (Index("ix_service_account_projects_project_id_account", "project_id", "service_account_id"),)
 
     service_account_id: Mapped[str] = mapped_column(
         ForeignKey("service_accounts.id", ondelete="CASCADE"), primary_key=True
     )
-    project_id: Mapped[str] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"), primary_key=True, index=True)
+    project_id: Mapped[str] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"), primary_key=True)
     roles: Mapped[list[str]] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
