@@ -9,6 +9,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from fastapi import FastAPI
 from sqlalchemy import delete
 
 from atlas_sa.app import create_app
@@ -17,7 +18,7 @@ from atlas_sa.kit.db import Database
 from atlas_sa.migrations import upgrade
 from atlas_sa.models import Base
 from atlas_sa.settings import Settings
-from tests.support.client import AtlasClient
+from tests.support.client import AtlasClient, ClientFactory
 from tests.support.databases import create_postgres_database, drop_postgres_database, postgres_available
 
 IN_CI = bool(os.environ.get("CI"))
@@ -117,3 +118,19 @@ async def client(app: object) -> AsyncIterator[AtlasClient]:
 async def owner(client: AtlasClient) -> str:
     """Makes ``client`` the ``ORG_OWNER`` service account of a fresh organization named "home"; its id."""
     return await client.create_org("home")
+
+
+@pytest.fixture
+async def connect() -> AsyncIterator[ClientFactory]:
+    """``connect(app, ip)``: a client of ``app`` whose requests come from ``ip``."""
+    made: list[AtlasClient] = []
+
+    def factory(app: FastAPI, ip: str = "203.0.113.7") -> AtlasClient:
+        transport = httpx.ASGITransport(app=app, client=(ip, 50000))
+        client = AtlasClient(app=app, transport=transport, base_url="http://atlas.test")
+        made.append(client)
+        return client
+
+    yield factory
+    for client in made:
+        await client.aclose()

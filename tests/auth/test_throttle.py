@@ -22,7 +22,7 @@ from atlas_sa.kit.clock import FrozenClock
 from atlas_sa.kit.db import Database
 from atlas_sa.kit.state import AppState
 from atlas_sa.settings import Settings
-from tests.support.client import TOKEN_PATH, AtlasClient
+from tests.support.client import TOKEN_PATH, AtlasClient, ClientFactory
 
 MASTER_KEY = "test-master-key-0123456789abcdef"
 LIMITS: dict[str, Any] = {
@@ -37,7 +37,6 @@ GRANT = {"grant_type": "client_credentials"}
 HOME, ATTACKER, NEW = "203.0.113.7", "198.51.100.66", "192.0.2.200"  # HOME is the `client` fixture's address
 
 Serve = Callable[[FastAPI], Awaitable[None]]
-Connect = Callable[[FastAPI, str], AtlasClient]
 
 
 @pytest.fixture
@@ -82,18 +81,14 @@ async def serving() -> AsyncIterator[Serve]:
 
 
 @pytest.fixture
-async def from_address() -> AsyncIterator[Connect]:
-    made: list[AtlasClient] = []
-
-    def connect(app: FastAPI, ip: str) -> AtlasClient:
-        transport = httpx.ASGITransport(app=app, client=(ip, 50000))
-        client = AtlasClient(app=app, transport=transport, base_url="http://atlas.test")
-        made.append(client)
-        return client
-
-    yield connect
-    for client in made:
-        await client.aclose()
+async def two_instances(
+    postgresql_only: None, settings: Settings, clock: FrozenClock, db: Database, serving: Serve
+) -> tuple[FastAPI, FastAPI]:
+    """Two apps on one PostgreSQL database, each listening for the other's announcements."""
+    one, two = create_app(settings, clock=clock, database=db), create_app(settings, clock=clock, database=db)
+    await serving(one)
+    await serving(two)
+    return one, two
 
 
 @contextmanager
@@ -140,10 +135,10 @@ async def test_successes_touch_no_bucket(
 
 
 async def test_lockout_refused_from_memory_until_it_refills(
-    app: FastAPI, client: AtlasClient, serving: Serve, from_address: Connect, db: Database, clock: FrozenClock
+    app: FastAPI, client: AtlasClient, serving: Serve, connect: ClientFactory, db: Database, clock: FrozenClock
 ) -> None:
     await serving(app)
-    attacker = from_address(app, ATTACKER)
+    attacker = connect(app, ATTACKER)
     made = await client.bootstrap()
     for _ in range(10):
         assert (await token(attacker, made.client_id, "mdb_sa_sk_wrong")).status_code == 401
@@ -163,31 +158,29 @@ async def test_lockout_refused_from_memory_until_it_refills(
 
 
 async def test_client_lockout_spares_the_known_address(
-    app: FastAPI, client: AtlasClient, serving: Serve, from_address: Connect, db: Database
+    app: FastAPI, client: AtlasClient, serving: Serve, connect: ClientFactory, db: Database
 ) -> None:
     await serving(app)
     made = await client.bootstrap()
     assert (await token(client, made.client_id, made.client_secret)).status_code == 200
     for i in range(20):
-        attacker = from_address(app, f"198.51.100.{i + 1}")
+        attacker = connect(app, f"198.51.100.{i + 1}")
         assert (await token(attacker, made.client_id, "wrong")).status_code == 401
-    assert_locked(await token(from_address(app, NEW), made.client_id, made.client_secret), 20)
+    assert_locked(await token(connect(app, NEW), made.client_id, made.client_secret), 20)
     with bucket_statements(db) as seen:
         assert (await token(client, made.client_id, made.client_secret)).status_code == 200
     assert seen == [], "this instance remembers recording the address"
 
 
 async def test_lockout_through_one_instance_is_refused_by_the_other_within_a_second(
-    postgresql_only: None, settings: Settings, clock: FrozenClock, db: Database, serving: Serve, from_address: Connect
+    two_instances: tuple[FastAPI, FastAPI], db: Database, connect: ClientFactory
 ) -> None:
-    one, two = create_app(settings, clock=clock, database=db), create_app(settings, clock=clock, database=db)
-    await serving(one)
-    await serving(two)
-    made = await from_address(one, HOME).bootstrap()
+    one, two = two_instances
+    made = await connect(one, HOME).bootstrap()
     for _ in range(10):
-        assert (await token(from_address(one, ATTACKER), made.client_id, "wrong")).status_code == 401
+        assert (await token(connect(one, ATTACKER), made.client_id, "wrong")).status_code == 401
     started = time.monotonic()
-    other = from_address(two, ATTACKER)
+    other = connect(two, ATTACKER)
     while (response := await token(other, made.client_id, made.client_secret)).status_code != 429:
         assert response.status_code == 200, response.text
         assert time.monotonic() - started < 1.0, "the other instance still admits the locked-out pair"
@@ -199,81 +192,79 @@ async def test_lockout_through_one_instance_is_refused_by_the_other_within_a_sec
 
 
 async def test_address_known_through_one_instance_is_spared_on_the_other(
-    postgresql_only: None, settings: Settings, clock: FrozenClock, db: Database, serving: Serve, from_address: Connect
+    two_instances: tuple[FastAPI, FastAPI], clock: FrozenClock, connect: ClientFactory
 ) -> None:
-    one, two = create_app(settings, clock=clock, database=db), create_app(settings, clock=clock, database=db)
-    await serving(one)
-    await serving(two)
-    made = await from_address(one, HOME).bootstrap()
-    assert (await token(from_address(one, HOME), made.client_id, made.client_secret)).status_code == 200
+    one, two = two_instances
+    made = await connect(one, HOME).bootstrap()
+    assert (await token(connect(one, HOME), made.client_id, made.client_secret)).status_code == 200
     for i in range(20):
         instance = (one, two)[i % 2]
-        assert (await token(from_address(instance, f"198.51.100.{i + 1}"), made.client_id, "x")).status_code == 401
-    assert_locked(await token(from_address(two, NEW), made.client_id, made.client_secret), 20)
-    assert (await token(from_address(two, HOME), made.client_id, made.client_secret)).status_code == 200
+        assert (await token(connect(instance, f"198.51.100.{i + 1}"), made.client_id, "x")).status_code == 401
+    assert_locked(await token(connect(two, NEW), made.client_id, made.client_secret), 20)
+    assert (await token(connect(two, HOME), made.client_id, made.client_secret)).status_code == 200
     # A day after its last recorded success, the address is no longer spared (the lockout is kept up meanwhile).
     clock.advance(seconds=86_400 - 30)
     for i in range(20):
-        assert (await token(from_address(two, f"198.51.100.{i + 30}"), made.client_id, "x")).status_code == 401
+        assert (await token(connect(two, f"198.51.100.{i + 30}"), made.client_id, "x")).status_code == 401
     clock.advance(seconds=30)
-    assert_locked(await token(from_address(two, HOME), made.client_id, made.client_secret), 20)
+    assert_locked(await token(connect(two, HOME), made.client_id, made.client_secret), 20)
 
 
 async def test_lockouts_missed_while_not_listening_are_read_back(
-    postgresql_only: None, settings: Settings, clock: FrozenClock, db: Database, serving: Serve, from_address: Connect
+    postgresql_only: None, settings: Settings, clock: FrozenClock, db: Database, serving: Serve, connect: ClientFactory
 ) -> None:
     one, two = create_app(settings, clock=clock, database=db), create_app(settings, clock=clock, database=db)
     await serving(one)
-    made = await from_address(one, HOME).bootstrap()
+    made = await connect(one, HOME).bootstrap()
     # The second instance is up but not listening: it checks the table.
     with bucket_statements(db) as seen:
-        assert (await token(from_address(two, HOME), made.client_id, made.client_secret)).status_code == 200
+        assert (await token(connect(two, HOME), made.client_id, made.client_secret)).status_code == 200
     assert seen, "without its listener an instance reads the buckets"
     for _ in range(10):
-        assert (await token(from_address(one, ATTACKER), made.client_id, "wrong")).status_code == 401
-    assert_locked(await token(from_address(two, ATTACKER), made.client_id, made.client_secret), 10)
+        assert (await token(connect(one, ATTACKER), made.client_id, "wrong")).status_code == 401
+    assert_locked(await token(connect(two, ATTACKER), made.client_id, made.client_secret), 10)
     # Once it listens, it reads the lockouts it missed back from the table and answers from memory.
     await serving(two)
     with bucket_statements(db) as seen:
-        locked = await token(from_address(two, ATTACKER), made.client_id, made.client_secret)
+        locked = await token(connect(two, ATTACKER), made.client_id, made.client_secret)
     assert_locked(locked, 10)
     assert locked.headers["Retry-After"] == "90"
     assert seen == []
 
 
 async def test_reconnection_reads_the_lockouts_again(
-    postgresql_only: None, app: FastAPI, serving: Serve, from_address: Connect, db: Database, clock: FrozenClock
+    postgresql_only: None, app: FastAPI, serving: Serve, connect: ClientFactory, db: Database, clock: FrozenClock
 ) -> None:
     await serving(app)
     state = state_of(app)
-    made = await from_address(app, HOME).bootstrap()
+    made = await connect(app, HOME).bootstrap()
     for _ in range(10):
-        assert (await token(from_address(app, ATTACKER), made.client_id, "wrong")).status_code == 401
+        assert (await token(connect(app, ATTACKER), made.client_id, "wrong")).status_code == 401
     # What the listener does on reconnecting: announcements may have been lost, so memory is incomplete ...
     state.bus.emit_everything()
     assert not lockouts(state).complete()
     # ... until the lockouts have been read back; meanwhile the table answers.
-    assert_locked(await token(from_address(app, ATTACKER), made.client_id, made.client_secret), 10)
+    assert_locked(await token(connect(app, ATTACKER), made.client_id, made.client_secret), 10)
     await until_complete(app)
     with bucket_statements(db) as seen:
-        assert_locked(await token(from_address(app, ATTACKER), made.client_id, made.client_secret), 10)
+        assert_locked(await token(connect(app, ATTACKER), made.client_id, made.client_secret), 10)
     assert seen == []
     clock.advance(seconds=900)
-    assert (await token(from_address(app, ATTACKER), made.client_id, made.client_secret)).status_code == 200
+    assert (await token(connect(app, ATTACKER), made.client_id, made.client_secret)).status_code == 200
 
 
 async def test_announcements_from_elsewhere(
-    postgresql_only: None, app: FastAPI, serving: Serve, from_address: Connect, clock: FrozenClock
+    postgresql_only: None, app: FastAPI, serving: Serve, connect: ClientFactory, clock: FrozenClock
 ) -> None:
     await serving(app)
     state = state_of(app)
-    made = await from_address(app, HOME).bootstrap()
+    made = await connect(app, HOME).bootstrap()
     state.bus.emit_local(TOPIC, "not a lockout")
     state.bus.emit_local(TOPIC, "bf:oauth:address:192.0.2.1 0.5 nan 0.1")
-    assert (await token(from_address(app, "192.0.2.1"), made.client_id, made.client_secret)).status_code == 200
+    assert (await token(connect(app, "192.0.2.1"), made.client_id, made.client_secret)).status_code == 200
     # An address bucket emptied elsewhere a minute ago, refilling one token every 90 s: 30 s to go.
     now = clock.now().timestamp()
     state.bus.emit_local(TOPIC, Lockout(0.0, now - 60, 1 / 90).encode("bf:oauth:address:192.0.2.1"))
-    locked = await token(from_address(app, "192.0.2.1"), made.client_id, made.client_secret)
+    locked = await token(connect(app, "192.0.2.1"), made.client_id, made.client_secret)
     assert_locked(locked, 30)
     assert locked.headers["Retry-After"] == "30"

@@ -1,11 +1,10 @@
-"""Apps with small, explicit limits, and clients that call from a chosen address."""
+"""Apps with small, explicit limits; clients from a chosen address are the `connect` fixture (tests/conftest.py)."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from typing import Any
 
-import httpx
 import pytest
 from fastapi import FastAPI
 
@@ -13,7 +12,6 @@ from atlas_sa.app import create_app
 from atlas_sa.kit.clock import FrozenClock
 from atlas_sa.kit.db import Database
 from atlas_sa.settings import Settings
-from tests.support.client import AtlasClient
 
 MASTER_KEY = "test-master-key-0123456789abcdef"
 SMALL_LIMITS: dict[str, Any] = {
@@ -31,7 +29,6 @@ SMALL_LIMITS: dict[str, Any] = {
 }
 
 AppFactory = Callable[..., FastAPI]
-ClientFactory = Callable[..., AtlasClient]
 
 
 @pytest.fixture
@@ -43,19 +40,3 @@ def make_app(database_url: str, clock: FrozenClock, db: Database) -> AppFactory:
         return create_app(settings, clock=clock, database=db)
 
     return make
-
-
-@pytest.fixture
-async def connect() -> AsyncIterator[ClientFactory]:
-    """``connect(app, ip)``: a client of ``app`` whose requests come from ``ip``."""
-    made: list[AtlasClient] = []
-
-    def factory(app: FastAPI, ip: str = "203.0.113.7") -> AtlasClient:
-        transport = httpx.ASGITransport(app=app, client=(ip, 50000))
-        client = AtlasClient(app=app, transport=transport, base_url="http://atlas.test")
-        made.append(client)
-        return client
-
-    yield factory
-    for client in made:
-        await client.aclose()

@@ -9,8 +9,8 @@ import httpx
 
 from atlas_sa.kit.clock import FrozenClock
 from tests.auth.digest.helpers import DigestFields, parse_challenge, seed_api_key
-from tests.security.conftest import AppFactory, ClientFactory
-from tests.support.client import TOKEN_PATH, AtlasClient
+from tests.security.conftest import AppFactory
+from tests.support.client import TOKEN_PATH, AtlasClient, ClientFactory
 
 GRANT = {"grant_type": "client_credentials"}
 ATTACKER, HOME, NEW = "198.51.100.66", "203.0.113.10", "192.0.2.200"

@@ -6,7 +6,8 @@ from __future__ import annotations
 import httpx
 
 from atlas_sa.kit.clock import FrozenClock
-from tests.security.conftest import AppFactory, ClientFactory
+from tests.security.conftest import AppFactory
+from tests.support.client import ClientFactory
 
 V2 = "/api/atlas/v2"
 

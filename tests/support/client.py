@@ -11,7 +11,7 @@ account and token, for role tables and cross-org isolation; ``client.anonymous()
 from __future__ import annotations
 
 import base64
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote_plus
@@ -166,3 +166,7 @@ class AtlasClient(httpx.AsyncClient):
         assert response.status_code == 200, response.text
         group_id: str = response.json()["id"]
         return group_id
+
+
+# ``connect(app, ip)`` (the ``connect`` fixture): a client of ``app`` whose requests come from ``ip``.
+ClientFactory = Callable[..., AtlasClient]
