@@ -1,6 +1,7 @@
 """Two ``atlas-sa serve`` instances on one PostgreSQL, with nothing else between them: what one creates the other
-serves at once, and what one revokes, deletes or takes away the other refuses within one second, although it had
-cached the token (and its roles) before the change."""
+serves at once, what one changes the other shows within one second although it had cached the answer, and what one
+revokes, deletes or takes away the other refuses within one second, although it had cached the token (and its
+roles) before the change."""
 
 from __future__ import annotations
 
@@ -53,6 +54,19 @@ def refused_within(deadline: float, attempt: Callable[[], httpx.Response], statu
         time.sleep(0.01)
 
 
+def shown_within(deadline: float, attempt: Callable[[], httpx.Response], shows: Callable[[Any], bool]) -> float:
+    """Seconds until ``attempt``'s body ``shows`` the change; fails once ``deadline`` has passed without it."""
+    start = time.monotonic()
+    while True:
+        response = attempt()
+        assert response.status_code == 200, response.text
+        elapsed = time.monotonic() - start
+        if shows(response.json()):
+            return elapsed
+        assert elapsed < deadline, f"still {response.json()} after {elapsed:.2f} s"
+        time.sleep(0.01)
+
+
 @pytest.mark.slow
 def test_changes_on_one_instance_apply_on_the_other_within_a_second(shared_postgres: str) -> None:
     owner = bootstrap(shared_postgres)
@@ -85,6 +99,15 @@ def test_changes_on_one_instance_apply_on_the_other_within_a_second(shared_postg
         robot = token(b, client_id, first_secret)
         assert call(b, "GET", f"/groups/{group}", robot).status_code == 200
         assert call(a, "GET", f"/groups/{group}", robot).status_code == 200
+
+        # An account read twice on B (the second answer from B's cache of rendered reads), renamed on A: B shows
+        # the new name within a second.
+        account_path = f"/orgs/{org}/serviceAccounts/{client_id}"
+        for _ in range(2):
+            assert call(b, "GET", account_path, boss).json()["name"] == "robot"
+        renamed = call(a, "PATCH", account_path, boss, json={"name": "renamed"})
+        assert renamed.status_code == 200, renamed.text
+        shown_within(DEADLINE, lambda: call(b, "GET", account_path, boss), lambda body: body["name"] == "renamed")
 
         # A token revoked on A: refused on B, which had it cached.
         doomed = token(a, client_id, first_secret)
