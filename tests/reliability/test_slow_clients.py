@@ -139,6 +139,29 @@ def test_trickled_body_is_cut_off(server: LiveServer) -> None:
     sock.close()
 
 
+def test_a_client_still_sending_gets_its_408(server: LiveServer) -> None:
+    """RFC 9112 §9.6: a server that closes at once while the client is still sending answers the next bytes with a
+    reset, which can make the client's TCP stack drop the response it had not read yet. Closed in stages, the
+    connection delivers the 408 whole and keeps taking bytes in for a while."""
+    sock = connect(server)
+    sock.sendall(
+        b"POST /api/oauth/token HTTP/1.1\r\nHost: atlas.test\r\n"
+        b"Content-Type: application/x-www-form-urlencoded\r\nContent-Length: 1000\r\n\r\ngrant_type="
+    )
+    started = time.monotonic()
+    with contextlib.suppress(OSError):
+        while time.monotonic() - started < 2.5:  # well past the 1.5 s deadline, without reading
+            sock.sendall(b"c")
+            time.sleep(0.02)
+    sock.settimeout(5)
+    assert_408(read_all(sock), 1.5)
+    # The server has sent its FIN but still reads: more bytes are taken in, not answered with a reset (which would
+    # fail the second send at the latest).
+    for _ in range(5):
+        sock.sendall(b"c")
+        time.sleep(0.05)
+
+
 def test_prompt_clients_are_unaffected(server: LiveServer, served: tuple[str, dict[str, str]]) -> None:
     credentials = served[1]
     with httpx.Client(base_url=server.base_url, timeout=10) as client:

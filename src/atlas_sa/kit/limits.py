@@ -8,13 +8,19 @@ likes. The body deadline lives here, at the ASGI level: every ``receive()`` of a
 ``start + request_timeout``. The header deadline cannot: no ASGI code runs before the headers are complete, so
 :func:`header_timeout_protocol` subclasses uvicorn's httptools protocol with a timer armed when a connection opens
 and when a request's first byte arrives, disarmed when its headers are complete.
+
+The same protocol closes connections in stages (RFC 9112 §9.6), which matters most for those limits: a 408 or 413
+usually goes to a client still sending. Closed at once, a socket with the client's next bytes unread answers them
+with a reset, and the reset makes the client's TCP stack drop the response it had not read yet. So the server sends
+its FIN after the response, reads and discards whatever still arrives, and closes when the client does or after
+:data:`LINGER_SECONDS`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-from typing import Any
+from typing import Any, cast
 
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -99,6 +105,36 @@ def _timeout_response(timeout: float) -> bytes:
     return head.encode("ascii") + body
 
 
+LINGER_SECONDS = 2.0
+
+
+class LingeringTransport:
+    """A connection's transport whose ``close()`` half-closes, drains and only then closes (see the module)."""
+
+    def __init__(self, transport: asyncio.Transport, loop: asyncio.AbstractEventLoop) -> None:
+        self._transport = transport
+        self._loop = loop
+        self.lingering = False
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._transport, name)
+
+    def is_closing(self) -> bool:
+        return self.lingering or self._transport.is_closing()
+
+    def close(self) -> None:
+        if self.is_closing():
+            return
+        if not self._transport.can_write_eof():
+            self._transport.close()
+            return
+        self.lingering = True
+        # Sent after the buffered response; the transport keeps reading, and closes by itself at the client's EOF.
+        self._transport.write_eof()
+        self._transport.resume_reading()  # drained even if flow control had paused it
+        self._loop.call_later(LINGER_SECONDS, self._transport.close)
+
+
 def header_timeout_protocol(timeout: float) -> Any:
     """uvicorn's ``http`` protocol class, with a deadline on reading a request's line and headers: past it, the
     connection gets a 408 in Atlas's error form and is closed. ``"auto"`` (no header deadline) where httptools,
@@ -112,10 +148,16 @@ def header_timeout_protocol(timeout: float) -> Any:
 
     class HeaderTimeoutProtocol(HttpToolsProtocol):
         _header_timer: asyncio.TimerHandle | None = None
+        _lingering: LingeringTransport
 
         def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-            super().connection_made(transport)
+            self._lingering = LingeringTransport(transport, self.loop)
+            super().connection_made(cast("asyncio.Transport", self._lingering))
             self._arm()
+
+        def data_received(self, data: bytes) -> None:
+            if not self._lingering.lingering:  # once the response is out, what the client still sends is dropped
+                super().data_received(data)
 
         def on_message_begin(self) -> None:
             super().on_message_begin()
