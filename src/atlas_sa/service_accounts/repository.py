@@ -15,6 +15,7 @@ from typing import NamedTuple
 from sqlalchemy import Select, bindparam, delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import InstrumentedAttribute
 
 from atlas_sa.kit.pagination import PageRequest
 from atlas_sa.models import AccessListEntry, ProjectAssignment, ServiceAccount, ServiceAccountSecret
@@ -62,27 +63,24 @@ _SECRET_SUMMARY_COLUMNS = (
     ServiceAccountSecret.last_used_at,
 )
 _SecretSummarySelect = Select[str, str, str, datetime, datetime, datetime | None]
-# A page's secrets are selected by the page's scope and id range, not by its ids: the SQL is then the same for every
-# page, so SQLAlchemy's compiled cache and psycopg's prepared statements apply (an IN of 100 ids was rendered and
-# converted anew on each page, ~0.6 ms on PostgreSQL). The range can hold accounts the page left out.
-_ORG_PAGE_SECRETS: _SecretSummarySelect = (
-    select(*_SECRET_SUMMARY_COLUMNS)
-    .join(ServiceAccount, ServiceAccount.id == ServiceAccountSecret.service_account_id)
-    .where(
-        ServiceAccount.org_id == bindparam("scope_id"),
-        ServiceAccount.id.between(bindparam("first_id"), bindparam("last_id")),
+
+
+def _page_secrets(account_id: InstrumentedAttribute[str], scope_id: InstrumentedAttribute[str]) -> _SecretSummarySelect:
+    """The secrets of the accounts in a page's id range (``account_id``) within its organization or project
+    (``scope_id``): a page's secrets are selected by scope and range, not by the page's ids, so the SQL is the same
+    for every page and SQLAlchemy's compiled cache and psycopg's prepared statements apply (an IN of 100 ids was
+    rendered and converted anew on each page, ~0.6 ms on PostgreSQL). The range can hold accounts the page left out.
+    """
+    return (
+        select(*_SECRET_SUMMARY_COLUMNS)
+        .join(account_id.class_, account_id == ServiceAccountSecret.service_account_id)
+        .where(scope_id == bindparam("scope_id"), account_id.between(bindparam("first_id"), bindparam("last_id")))
+        .order_by(ServiceAccountSecret.id)
     )
-    .order_by(ServiceAccountSecret.id)
-)
-_PROJECT_PAGE_SECRETS: _SecretSummarySelect = (
-    select(*_SECRET_SUMMARY_COLUMNS)
-    .join(ProjectAssignment, ProjectAssignment.service_account_id == ServiceAccountSecret.service_account_id)
-    .where(
-        ProjectAssignment.project_id == bindparam("scope_id"),
-        ProjectAssignment.service_account_id.between(bindparam("first_id"), bindparam("last_id")),
-    )
-    .order_by(ServiceAccountSecret.id)
-)
+
+
+_ORG_PAGE_SECRETS = _page_secrets(ServiceAccount.id, ServiceAccount.org_id)
+_PROJECT_PAGE_SECRETS = _page_secrets(ProjectAssignment.service_account_id, ProjectAssignment.project_id)
 
 
 class ProjectGone(Exception):
