@@ -41,30 +41,23 @@ def call(server: LiveServer, method: str, path: str, bearer: str, **kwargs: Any)
     return httpx.request(method, f"{server.base_url}{V2}{path}", headers=headers, timeout=10, **kwargs)
 
 
+def within(deadline: float, attempt: Callable[[], httpx.Response], done: Callable[[httpx.Response], bool]) -> float:
+    """Seconds until ``attempt``'s response is ``done``; every answer before that must be a 200, and it fails once
+    ``deadline`` has passed."""
+    start = time.monotonic()
+    while True:
+        response = attempt()
+        elapsed = time.monotonic() - start
+        if done(response):
+            return elapsed
+        assert response.status_code == 200, response.text
+        assert elapsed < deadline, f"still {response.status_code} {response.text} after {elapsed:.2f} s"
+        time.sleep(0.01)
+
+
 def refused_within(deadline: float, attempt: Callable[[], httpx.Response], status: int = 401) -> float:
-    """Seconds until ``attempt`` answers ``status``; fails once ``deadline`` has passed without it."""
-    start = time.monotonic()
-    while True:
-        response = attempt()
-        elapsed = time.monotonic() - start
-        if response.status_code == status:
-            return elapsed
-        assert response.status_code == 200, response.text
-        assert elapsed < deadline, f"still {response.status_code} after {elapsed:.2f} s"
-        time.sleep(0.01)
-
-
-def shown_within(deadline: float, attempt: Callable[[], httpx.Response], shows: Callable[[Any], bool]) -> float:
-    """Seconds until ``attempt``'s body ``shows`` the change; fails once ``deadline`` has passed without it."""
-    start = time.monotonic()
-    while True:
-        response = attempt()
-        assert response.status_code == 200, response.text
-        elapsed = time.monotonic() - start
-        if shows(response.json()):
-            return elapsed
-        assert elapsed < deadline, f"still {response.json()} after {elapsed:.2f} s"
-        time.sleep(0.01)
+    """Seconds until ``attempt`` answers ``status``."""
+    return within(deadline, attempt, lambda response: response.status_code == status)
 
 
 @pytest.mark.slow
@@ -107,7 +100,11 @@ def test_changes_on_one_instance_apply_on_the_other_within_a_second(shared_postg
             assert call(b, "GET", account_path, boss).json()["name"] == "robot"
         renamed = call(a, "PATCH", account_path, boss, json={"name": "renamed"})
         assert renamed.status_code == 200, renamed.text
-        shown_within(DEADLINE, lambda: call(b, "GET", account_path, boss), lambda body: body["name"] == "renamed")
+        within(
+            DEADLINE,
+            lambda: call(b, "GET", account_path, boss),
+            lambda response: response.status_code == 200 and response.json()["name"] == "renamed",
+        )
 
         # A token revoked on A: refused on B, which had it cached.
         doomed = token(a, client_id, first_secret)
