@@ -200,6 +200,11 @@ class Instance:
     process: subprocess.Popen[bytes]
     credential: dict[str, str]
 
+    @property
+    def accounts(self) -> str:
+        """The URL of the seeded organization's service accounts."""
+        return f"{self.base}/api/atlas/v2/orgs/{self.credential['orgId']}/serviceAccounts"
+
 
 def start_atlas(stack: ExitStack, backend: str, size: int, workdir: Path) -> Instance:
     url = stack.enter_context(database(backend, workdir))
@@ -218,9 +223,10 @@ def start_atlas(stack: ExitStack, backend: str, size: int, workdir: Path) -> Ins
 
 
 def start_oidc(stack: ExitStack) -> Scenario:
-    base = f"http://127.0.0.1:{free_port()}"
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
     command = ["node", str(ROOT / "bench" / "oidc" / "server.mjs")]
-    stack.enter_context(server(command, {"PORT": base.rsplit(":", 1)[1]}, f"{base}/.well-known/openid-configuration"))
+    stack.enter_context(server(command, {"PORT": str(port)}, f"{base}/.well-known/openid-configuration"))
     basic = base64.b64encode(b"bench-client:bench-secret-0123456789").decode()
     return Scenario("token oidc-provider", f"{base}/token", "token.lua", {"BENCH_BASIC": basic})
 
@@ -268,13 +274,12 @@ def run_all(args: argparse.Namespace, results: Results, workdir: Path) -> None:
         )
         # Taken after the token runs: each account keeps its newest 100 tokens, so an earlier one would be pruned.
         bearers = {i.label: {"BENCH_TOKEN": token(i.base, i.credential)} for i in instances}
-        org_path = "/api/atlas/v2/orgs/{orgId}/serviceAccounts"
         measure(
             read_peers
             + [
                 Scenario(
                     f"read {i.label}",
-                    i.base + org_path.format(**i.credential) + "/" + i.credential["clientId"],
+                    f"{i.accounts}/{i.credential['clientId']}",
                     "get.lua",
                     bearers[i.label],
                 )
@@ -287,7 +292,7 @@ def run_all(args: argparse.Namespace, results: Results, workdir: Path) -> None:
             [
                 Scenario(
                     f"list {i.label}",
-                    i.base + org_path.format(**i.credential) + "?itemsPerPage=100",
+                    f"{i.accounts}?itemsPerPage=100",
                     "get.lua",
                     bearers[i.label],
                 )
