@@ -135,10 +135,16 @@ class AccessListService:
         return await self.accounts.account_in_org(org.id, client_id, for_update=for_update)
 
     async def _project_account(
-        self, caller: Principal, group_id: str, client_id: str, requirement: Requirement, *, for_update: bool = False
+        self, caller: Principal, group_id: str, client_id: str, requirement: Requirement, *, to_change: bool = False
     ) -> ServiceAccount:
+        """The account through the project path; locked and held to the rule for changes to the account itself
+        (:meth:`ServiceAccountService.account_to_change`) when ``to_change``: its access list is the account's,
+        not the project's, whichever path edits it."""
         project = await self.accounts.project_scope(caller, group_id, requirement)
-        account, _assignment = await self.accounts.account_in_project(project, client_id, for_update=for_update)
+        if to_change:
+            account, _assignment = await self.accounts.account_to_change(caller, project, client_id)
+        else:
+            account, _assignment = await self.accounts.account_in_project(project, client_id)
         return account
 
     # --- the rules, whatever the path --------------------------------------------------------------------------
@@ -245,13 +251,13 @@ class AccessListService:
     ) -> tuple[Sequence[AccessListEntry], int]:
         """createAccessList (Project Access Manager)."""
         account = await self._project_account(
-            caller, group_id, client_id, Requirement.PROJECT_ACCESS_MANAGER, for_update=True
+            caller, group_id, client_id, Requirement.PROJECT_ACCESS_MANAGER, to_change=True
         )
         return await self._add(account, entries, page)
 
     async def delete_for_project(self, caller: Principal, group_id: str, client_id: str, ip_address: str) -> None:
         """deleteGroupAccessEntry (Project Access Manager)."""
         account = await self._project_account(
-            caller, group_id, client_id, Requirement.PROJECT_ACCESS_MANAGER, for_update=True
+            caller, group_id, client_id, Requirement.PROJECT_ACCESS_MANAGER, to_change=True
         )
         await self._delete(caller, account, ip_address)

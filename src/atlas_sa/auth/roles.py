@@ -7,6 +7,7 @@ management. A credential never reaches an organization other than its own.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from enum import StrEnum
 
 from atlas_sa.auth.principal import Principal
@@ -50,6 +51,10 @@ PROJECT_ROLES = (
     "GROUP_ALERTS_MANAGER",
     "GROUP_MODEL_OWNER",
 )
+
+
+# What every account of an organization holds there; an account holding only this has nothing beyond its projects.
+MEMBER_ORG_ROLES = frozenset({"ORG_MEMBER"})
 
 
 class Requirement(StrEnum):
@@ -97,6 +102,25 @@ def authorize(caller: Principal, requirement: Requirement, org_id: str, project_
     """Raise 401 ``USER_UNAUTHORIZED`` unless the caller holds ``requirement`` (or a superior role) there."""
     if not satisfies(caller, requirement, org_id, project_id):
         raise UserUnauthorized
+
+
+def authorize_account_change(
+    caller: Principal, org_id: str, account_org_roles: Iterable[str], *, in_other_projects: bool
+) -> None:
+    """A write through a project path that changes the account itself (its name, description, secrets or access
+    list) rather than its membership of that project: the caller's authority must cover what the account holds
+    beyond the project, or a project role could act for (mint credentials of, lift the IP restriction of, lock
+    out, rename) an account with more power than its own.
+
+    Beyond the project means an organization role other than ``ORG_MEMBER`` (which every account of the
+    organization holds) or roles in another project. Whatever that is, Organization Owner covers it, and it is
+    what Atlas documents ("shared service accounts": managing a project account that has access to the
+    organization or to other projects requires Organization Owner). Role sets are compared no finer than that:
+    only ``ORG_OWNER`` is sure to hold everything an account can hold. An account with nothing beyond the
+    project needs only the operation's own project role. 401 ``USER_UNAUTHORIZED`` otherwise.
+    """
+    if in_other_projects or set(account_org_roles) - MEMBER_ORG_ROLES:
+        authorize(caller, Requirement.ORG_OWNER, org_id)
 
 
 def visible_project_ids(caller: Principal) -> frozenset[str] | None:

@@ -25,7 +25,7 @@ from secrets import token_urlsafe
 from typing import Protocol
 
 from atlas_sa.auth.principal import Principal
-from atlas_sa.auth.roles import Requirement, authorize
+from atlas_sa.auth.roles import Requirement, authorize, authorize_account_change
 from atlas_sa.errors import (
     FieldViolation,
     GroupNotFound,
@@ -154,6 +154,19 @@ class ServiceAccountService:
         assignment = await self.accounts.assignment(account.id, project.id)
         if assignment is None:
             raise ResourceNotFound(client_id)
+        return account, assignment
+
+    async def account_to_change(
+        self, caller: Principal, project: Project, client_id: str
+    ) -> tuple[ServiceAccount, ProjectAssignment]:
+        """The account, locked, for a write through ``project``'s path that changes the account itself (name,
+        description, secrets, access list) rather than its membership of the project (its roles there, its
+        removal, ``:invite``). The caller has passed the operation's own requirement; this adds the one rule for
+        every such write, :func:`~atlas_sa.auth.roles.authorize_account_change`. The account is locked first, so
+        a concurrent invite or role change cannot widen it between the check and the write."""
+        account, assignment = await self.account_in_project(project, client_id, for_update=True)
+        in_other_projects = await self.accounts.count_assignments(account.id) > 1
+        authorize_account_change(caller, project.org_id, account.org_roles, in_other_projects=in_other_projects)
         return account, assignment
 
     # --- views -------------------------------------------------------------------------------------------------
@@ -359,10 +372,14 @@ class ServiceAccountService:
     async def update_for_project(
         self, caller: Principal, group_id: str, client_id: str, changes: AccountChanges
     ) -> AccountView:
-        """updateGroupServiceAccount (Project Owner): ``roles`` replaces the account's roles in this project;
-        ``name`` and ``description`` belong to the account and change everywhere."""
+        """updateGroupServiceAccount (Project Owner): ``roles`` replaces the account's roles in this project (its
+        membership: the project's to decide); ``name`` and ``description`` belong to the account and change
+        everywhere, so sending either is a change to the account (:meth:`account_to_change`)."""
         project = await self.project_scope(caller, group_id, Requirement.PROJECT_OWNER)
-        account, assignment = await self.account_in_project(project, client_id, for_update=True)
+        if changes.name is not None or changes.description is not None:
+            account, assignment = await self.account_to_change(caller, project, client_id)
+        else:
+            account, assignment = await self.account_in_project(project, client_id, for_update=True)
         if changes.roles is not None:
             assignment.roles = self._replacement_roles(changes.roles)
         self._apply(account, changes)
@@ -402,27 +419,17 @@ class ServiceAccountService:
             # Deleted by a concurrent request after this one found it: report it as the absent project it now is.
             raise GroupNotFound(assignment.project_id) from None
 
-    async def _require_owner_beyond_project(self, caller: Principal, project: Project, account: ServiceAccount) -> None:
-        """Secrets grant everything the account holds. When it holds more than this project (an organization role
-        above member, or another project), managing its secrets needs Organization Owner (Atlas docs, "shared
-        service accounts"), or a project owner could mint credentials for an organization owner."""
-        beyond_org = bool(set(account.org_roles) - set(PROJECT_MEMBER_ORG_ROLES))
-        if beyond_org or await self.accounts.count_assignments(account.id) > 1:
-            authorize(caller, Requirement.ORG_OWNER, project.org_id)
-
     async def create_secret_for_project(
         self, caller: Principal, group_id: str, client_id: str, hours: int
     ) -> IssuedSecret:
-        """createGroupSecret (Project Owner)."""
+        """createGroupSecret (Project Owner); a secret grants all the account holds (:meth:`account_to_change`)."""
         project = await self.project_scope(caller, group_id, Requirement.PROJECT_OWNER)
-        account, _assignment = await self.account_in_project(project, client_id, for_update=True)
-        await self._require_owner_beyond_project(caller, project, account)
+        account, _assignment = await self.account_to_change(caller, project, client_id)
         org = await self.orgs.require(project.org_id)
         return await self._create_secret(org, account, hours)
 
     async def delete_secret_for_project(self, caller: Principal, group_id: str, client_id: str, secret_id: str) -> None:
-        """deleteGroupSecret (Project Owner)."""
+        """deleteGroupSecret (Project Owner; :meth:`account_to_change`)."""
         project = await self.project_scope(caller, group_id, Requirement.PROJECT_OWNER)
-        account, _assignment = await self.account_in_project(project, client_id, for_update=True)
-        await self._require_owner_beyond_project(caller, project, account)
+        account, _assignment = await self.account_to_change(caller, project, client_id)
         await self._delete_secret(account, secret_id)
