@@ -175,6 +175,11 @@ async def test_digest_api_keys(client: AtlasClient, clock: FrozenClock) -> None:
 async def test_access_list_requirement_applies_to_the_next_request(client: AtlasClient) -> None:
     org_id = await client.create_org()
     member = await client.as_service_account(org_id, roles=("ORG_MEMBER",))
+    # The way back: an owner account whose access list admits the address everyone here calls from.
+    listed_owner = await client.as_service_account(org_id, roles=("ORG_OWNER",))
+    assert listed_owner.account is not None
+    entries = f"/api/atlas/v2/orgs/{org_id}/serviceAccounts/{listed_owner.account.client_id}/accessList"
+    assert (await client.post(entries, json=[{"ipAddress": "203.0.113.7"}])).status_code == 200
     path = settings_path(org_id)
     assert (await member.get(path)).status_code == 200
 
@@ -189,13 +194,37 @@ async def test_access_list_requirement_applies_to_the_next_request(client: Atlas
         assert response.json()["errorCode"] == "ORG_REQUIRES_ACCESS_LIST"
         assert response.json()["parameters"] == ["203.0.113.7"]
 
-    # API keys are not subject to service-account access lists; the owner's key turns the requirement off.
+    # So are the organization's API keys, which have no access list at all (docs/security.md), for every
+    # operation: the owner's key can no longer turn the requirement off.
     assert client.credentials is not None
     owner_key = client.anonymous()
     owner_key.auth = httpx.DigestAuth(client.credentials.public_key, client.credentials.private_key)
-    response = await owner_key.patch(path, json={"apiAccessListRequired": False})
+    for response in (
+        await owner_key.get(path),
+        await owner_key.patch(path, json={"apiAccessListRequired": False}),
+        await owner_key.get(f"/api/atlas/v2/orgs/{org_id}/serviceAccounts"),
+    ):
+        assert response.status_code == 403, response.text
+        assert response.json()["errorCode"] == "ORG_REQUIRES_ACCESS_LIST"
+        assert response.json()["parameters"] == ["203.0.113.7"]
+    assert (await listed_owner.get(path)).json()["apiAccessListRequired"] is True
+
+    response = await listed_owner.patch(path, json={"apiAccessListRequired": False})
     assert response.status_code == 200, response.text
     assert (await member.get(path)).status_code == 200
+    assert (await owner_key.get(path)).status_code == 200
+
+
+async def test_access_list_requirement_is_per_organization_for_api_keys(client: AtlasClient) -> None:
+    mine = await client.create_org("mine")
+    other = client.anonymous()
+    theirs = await other.create_org("theirs")
+    assert (await other.patch(settings_path(theirs), json={"apiAccessListRequired": True})).status_code == 200
+    assert client.credentials is not None
+    my_key = client.anonymous()
+    my_key.auth = httpx.DigestAuth(client.credentials.public_key, client.credentials.private_key)
+    response = await my_key.patch(settings_path(mine), json={"maxServiceAccountSecretValidityInHours": 48})
+    assert response.status_code == 200, response.text
 
 
 async def test_max_validity_caps_new_secrets(client: AtlasClient) -> None:

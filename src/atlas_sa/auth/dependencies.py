@@ -5,7 +5,8 @@ one of them requires a credential.
 - ``Authorization: Digest ...``: a programmatic API key (:mod:`atlas_sa.auth.digest`).
 - Anything else, or nothing: 401 ``UNAUTHORIZED`` with a Digest challenge, as Atlas answers.
 
-A service account then passes its IP access list (:mod:`atlas_sa.auth.network`).
+A service account then passes its IP access list, and an API key its organization's ``apiAccessListRequired``
+(:mod:`atlas_sa.auth.network`).
 
 Order of checks, deliberately: the Atlas route wrapper resolves the ``Accept`` version *before* any dependency runs,
 so a request with an unusable Accept gets 406 ``INVALID_VERSION_DATE`` whatever its credential. A 406 reveals nothing
@@ -153,7 +154,7 @@ async def current_principal(request: Request, session: Annotated[AsyncSession, D
         raise no_credentials(request)
     if principal.kind == "service_account" and principal.account_id is not None and access is not None:
         await enforce_access_rules(request, session, principal.account_id, principal.client_ip or "", access)
-    elif principal.kind == "service_account":
+    else:
         await enforce_network_access(request, session, principal)
     await limit_route(request, principal)
     return principal

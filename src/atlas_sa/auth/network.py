@@ -1,4 +1,4 @@
-"""Where a request comes from, and whether its credential may be used from there (service-account IP access lists).
+"""Where a request comes from, and whether its credential may be used from there (IP access lists).
 
 The client address is the socket peer. ``X-Forwarded-For`` is believed only when the peer is one of the configured
 ``trusted_proxies`` (addresses or CIDR blocks): then the header is read from the right, skipping further trusted
@@ -9,7 +9,7 @@ Enforcement (docs ``configure-api-access`` and the decisions table): once a serv
 entry, its credentials work only from an address inside one of the entries (403 ``IP_ADDRESS_NOT_ON_ACCESS_LIST``);
 with an empty list, the organization setting ``apiAccessListRequired`` decides (403 ``ORG_REQUIRES_ACCESS_LIST``
 when it is on). A permitted request counts on the entry that matched (``requestCount``, ``lastUsedAt``,
-``lastUsedAddress``).
+``lastUsedAddress``). API keys have no list of their own, so for them the organization's setting alone decides.
 """
 
 from __future__ import annotations
@@ -132,11 +132,20 @@ def best_match(address: str, cidr_blocks: list[str]) -> str | None:
 
 
 async def enforce_network_access(request: Request, session: AsyncSession, principal: Principal) -> None:
-    """Allow the request only from an address the service account's access list (or its organization) permits;
-    count it on the matching entry. Other principals (API keys, the system) are not restricted here."""
-    if principal.kind != "service_account":
+    """Allow the request only from an address the credential's access list (or its organization) permits; count
+    it on the matching entry. The system (the CLI) is not restricted.
+
+    API keys have no access list in atlas-sa (Atlas gives each key one, managed through the API-key resource, which
+    atlas-sa does not serve): a key's list is always empty, so the organization's ``apiAccessListRequired`` alone
+    decides, as it does for a service account with an empty list. With it on, every API key of the organization
+    is refused."""
+    if principal.kind == "system":
         return
     ip = principal.client_ip or client_ip(request)
+    if principal.kind == "api_key":
+        if await org_requires_access_list(session, principal.org_id or ""):
+            raise OrgRequiresAccessList(ip)
+        return
     account_id = principal.account_id
     if account_id is None:
         account_id = (
@@ -161,10 +170,15 @@ async def load_access_rules(session: AsyncSession, account_id: str, org_id: str)
     )
     if blocks:
         return AccessRules(blocks, org_requires_list=False)
+    return AccessRules((), org_requires_list=await org_requires_access_list(session, org_id))
+
+
+async def org_requires_access_list(session: AsyncSession, org_id: str) -> bool:
+    """The organization's ``apiAccessListRequired``: a credential with an empty access list is refused."""
     required = (
         await session.execute(select(Organization.api_access_list_required).where(Organization.id == org_id))
     ).scalar_one_or_none()
-    return AccessRules((), org_requires_list=bool(required))
+    return bool(required)
 
 
 async def enforce_access_rules(

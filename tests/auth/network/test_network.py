@@ -21,7 +21,7 @@ from starlette.responses import Response
 
 from atlas_sa.auth.network import best_match, client_ip, enforce_network_access, parse_ip
 from atlas_sa.auth.principal import Principal
-from atlas_sa.errors import GroupNotFound
+from atlas_sa.errors import GroupNotFound, OrgRequiresAccessList
 from atlas_sa.kit.clock import FrozenClock, isoformat
 from atlas_sa.kit.crypto import ServerKeys
 from atlas_sa.kit.db import Database
@@ -367,12 +367,15 @@ async def test_forwarded_for_honoured_from_trusted_proxy(
     assert_forbidden(await proxy.get(f"/net/{client_id}"), "IP_ADDRESS_NOT_ON_ACCESS_LIST", "10.0.0.1")
 
 
-async def test_other_principals_are_not_restricted(db: Database, clock: FrozenClock, org_id: str) -> None:
+async def test_api_keys_answer_to_the_organizations_requirement(db: Database, clock: FrozenClock, org_id: str) -> None:
+    """An API key has no access list here, so the organization's setting alone decides; the system is exempt."""
+    request = Request({"type": "http", "method": "GET", "headers": [], "client": ("192.0.2.1", 1)})
+    key = Principal(kind="api_key", id="abcdefgh", org_id=org_id, client_ip="192.0.2.1")
+    async with db.unit_of_work() as session:
+        await enforce_network_access(request, session, key)
     await require_access_list(db, org_id)
     async with db.unit_of_work() as session:
-        request = Request({"type": "http", "method": "GET", "headers": [], "client": ("192.0.2.1", 1)})
-        for principal in (
-            Principal(kind="api_key", id="abcdefgh", org_id=org_id, client_ip="192.0.2.1"),
-            Principal(kind="system", id="system"),
-        ):
-            await enforce_network_access(request, session, principal)
+        with pytest.raises(OrgRequiresAccessList) as refused:
+            await enforce_network_access(request, session, key)
+        assert refused.value.parameters == ["192.0.2.1"]
+        await enforce_network_access(request, session, Principal(kind="system", id="system"))
