@@ -205,7 +205,7 @@ async def token_request(request: Request) -> tuple[str, ClientCredentials | None
 
 @router.post(REVOKE_PATH, operation_id="revokeAccessToken")
 async def revoke_access_token(request: Request) -> Response:
-    """RFC 7009: 200 with an empty body, for unknown tokens too."""
+    """RFC 7009: 200 with an empty body, for unknown tokens and other clients' tokens too (which stay valid)."""
     token, presented = await token_request(request)
     state = app_state(request)
     async with client_authentication(request, presented), state.db.unit_of_work(write=True) as session:

@@ -62,13 +62,6 @@ class UnsupportedGrantType(OAuthError):
     description = "Invalid grant type."
 
 
-class InvalidGrant(OAuthError):
-    """Revocation of a token issued to another client (RFC 7009 §2.1: the request is refused)."""
-
-    error = "invalid_grant"
-    description = "Invalid grant."
-
-
 class ServerError(OAuthError):
     error = "server_error"
     description = "Unexpected error."
@@ -164,14 +157,16 @@ class OAuthService:
         return IssuedToken(access_token=token, expires_in=int(TOKEN_LIFETIME.total_seconds()))
 
     async def revoke(self, presented: ClientCredentials | None, token: str) -> None:
-        """RFC 7009: delete the token's row. Unknown, malformed or already-revoked tokens are answered 200 too
-        (§2.2); a token of another client is refused and left alone."""
+        """RFC 7009: delete the token's row, when it was issued to the authenticated client.
+
+        Every other token, whether unknown, malformed, expired, already revoked or another client's live token,
+        is left alone with the same 200 and empty body. §2.2 answers invalid tokens with 200; §2.1 says a token of
+        another client makes the request "refused" without fixing the response, and refusing it with an error
+        (as this once did, 400 ``invalid_grant``) told any client which strings are live tokens of others."""
         account, _secret = await self.authenticate_client(presented)
         verified = await self._verify(token, check_times=False)
-        if verified is None:
+        if verified is None or verified.account.id != account.id:
             return
-        if verified.account.id != account.id:
-            raise InvalidGrant
         await self.credentials.delete_token(verified.token.jti)
 
     async def introspect(self, presented: ClientCredentials | None, token: str) -> dict[str, Any]:
