@@ -4,14 +4,17 @@ from __future__ import annotations
 
 from typing import Any
 
+import httpx
 import jwt
 from sqlalchemy import select
 
+from atlas_sa.app import create_app
 from atlas_sa.auth.repository import SigningKeyRepository
 from atlas_sa.auth.signing import rotate
 from atlas_sa.kit.clock import FrozenClock
 from atlas_sa.kit.db import Database
 from atlas_sa.models import SigningKey
+from atlas_sa.settings import Settings
 from tests.support.client import AtlasClient, basic
 
 REVOKE = "/api/oauth/revoke"
@@ -162,6 +165,18 @@ async def test_metadata(client: AtlasClient) -> None:
         "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
         "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
     }
+
+
+async def test_metadata_of_an_issuer_with_a_trailing_slash(
+    settings: Settings, clock: FrozenClock, db: Database
+) -> None:
+    app = create_app(settings.model_copy(update={"issuer": "https://atlas.example.com/"}), clock=clock, database=db)
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://atlas.test") as client:
+        body = (await client.get("/.well-known/oauth-authorization-server")).json()
+    assert body["issuer"] == "https://atlas.example.com/"
+    assert body["token_endpoint"] == "https://atlas.example.com/api/oauth/token"
+    assert body["jwks_uri"] == "https://atlas.example.com/api/oauth/jwks"
 
 
 async def jwks(client: AtlasClient) -> list[dict[str, Any]]:

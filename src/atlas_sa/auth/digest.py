@@ -41,7 +41,7 @@ import re
 import secrets
 from collections import OrderedDict
 from dataclasses import dataclass
-from urllib.parse import unquote, urlsplit
+from urllib.parse import unquote
 
 from cryptography.exceptions import InvalidTag
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -53,6 +53,7 @@ from atlas_sa.auth.principal import Principal
 from atlas_sa.auth.throttle import auth_guard
 from atlas_sa.errors import Unauthorized
 from atlas_sa.kit.state import AppState, app_state
+from atlas_sa.kit.urls import local_target
 from atlas_sa.models import ApiKey
 
 log = logging.getLogger("atlas_sa.auth.digest")
@@ -251,12 +252,13 @@ def _request_target(request: Request) -> str:
 
 def uri_matches(digest_uri: str, request: Request) -> bool:
     """The credential's ``uri`` names this request's target (§3.4.6): byte for byte, or after percent-decoding
-    both (clients differ in which characters they escape), or as the absolute form of the same target."""
+    both (clients differ in which characters they escape), or as the absolute form of the same target on this
+    server. An absolute ``uri`` must name this server's public address (:func:`atlas_sa.kit.urls.public_base`),
+    not merely the same path: a response computed for a request to another host is not one for this request."""
     target = _request_target(request)
-    candidate = digest_uri
-    if "://" in candidate:
-        parts = urlsplit(candidate)
-        candidate = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    candidate = digest_uri if digest_uri.startswith("/") else local_target(digest_uri, request)
+    if candidate is None:
+        return False
     return candidate == target or unquote(candidate) == unquote(target)
 
 

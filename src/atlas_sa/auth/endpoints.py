@@ -248,13 +248,15 @@ async def get_authorization_server_metadata(request: Request) -> Response:
     """RFC 8414 §2 metadata. Only the client-credentials grant exists, so there is no authorization endpoint and
     ``response_types_supported`` is empty."""
     issuer = app_state(request).settings.issuer_url
+    # ``issuer`` is exactly the tokens' ``iss``; the endpoints hang below it, without a doubled slash.
+    base = issuer.rstrip("/")
     response = oauth_json(
         {
             "issuer": issuer,
-            "token_endpoint": issuer + TOKEN_PATH,
-            "jwks_uri": issuer + JWKS_PATH,
-            "revocation_endpoint": issuer + REVOKE_PATH,
-            "introspection_endpoint": issuer + INTROSPECT_PATH,
+            "token_endpoint": base + TOKEN_PATH,
+            "jwks_uri": base + JWKS_PATH,
+            "revocation_endpoint": base + REVOKE_PATH,
+            "introspection_endpoint": base + INTROSPECT_PATH,
             "grant_types_supported": ["client_credentials"],
             "response_types_supported": [],
             "token_endpoint_auth_methods_supported": AUTH_METHODS,

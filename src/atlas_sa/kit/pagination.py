@@ -2,7 +2,8 @@
 
 Links follow what real Atlas responses show: ``self`` carries the request's other query parameters first, then
 ``pageNum`` and ``itemsPerPage``; ``next`` and ``previous`` carry ``itemsPerPage`` before ``pageNum``. ``next`` is
-present only when more items exist, ``previous`` only after the first page.
+present only when more items exist, ``previous`` only after the first page. Hrefs start at the server's public
+address (:func:`atlas_sa.kit.urls.public_base`), never at the request's ``Host`` header.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from pydantic import BaseModel
 from starlette.requests import Request
 
 from atlas_sa.kit.rendering import to_jsonable
+from atlas_sa.kit.urls import public_base
 
 MAX_ITEMS_PER_PAGE = 500
 # ``pageNum`` is unbounded, but databases take 64-bit offsets (SQLite raises OverflowError past them). Any page that
@@ -85,7 +87,7 @@ def _href(base: str, others: list[tuple[str, str]], tail: list[tuple[str, int]])
 
 
 def page_links(request: Request, page: PageRequest, total: int) -> list[dict[str, str]]:
-    base = str(request.base_url).rstrip("/") + request.url.path
+    base = public_base(request) + request.url.path
     others = [(k, v) for k, v in request.query_params.multi_items() if k not in _PAGING_PARAMS]
     links = [
         {
@@ -127,4 +129,4 @@ def paginated(
 
 def self_link(request: Request, path: str) -> list[dict[str, str]]:
     """The ``links`` of a single resource: its own URL on this server."""
-    return [{"href": str(request.base_url).rstrip("/") + path, "rel": "self"}]
+    return [{"href": public_base(request) + path, "rel": "self"}]

@@ -303,6 +303,57 @@ async def test_absolute_uri_of_the_same_target(http: httpx.AsyncClient, api_key:
     assert (await http.get(PROBE, headers={"Authorization": fields.header()})).status_code == 200
 
 
+@pytest.mark.parametrize(
+    "uri",
+    [
+        f"http://evil.test{PROBE}",
+        f"http://evil.test:666{PROBE}",
+        f"https://atlas.test{PROBE}",
+        f"http://atlas.test:8080{PROBE}",
+        f"http://user@atlas.test{PROBE}",
+        f"http://atlas.test:99999{PROBE}",
+        f"//atlas.test{PROBE}",
+        "probe/items",
+    ],
+)
+async def test_absolute_uri_must_name_this_server(http: httpx.AsyncClient, api_key: tuple[str, str], uri: str) -> None:
+    """§3.4.6: the digest-uri names the request's target. An absolute one naming another host (or port, or scheme)
+    is refused even with the same path, and even when the request's own ``Host`` header names that host: the
+    header is the client's to write, this server's address is not."""
+    public, private = api_key
+    nonce = await fresh_nonce(http)
+    fields = DigestFields(public, private, nonce, uri)
+    assert_refused(await http.get(PROBE, headers={"Authorization": fields.header()}))
+    nonce = await fresh_nonce(http)
+    fields = DigestFields(public, private, nonce, uri)
+    forged_host = {"Authorization": fields.header(), "Host": "evil.test"}
+    assert_refused(await http.get(PROBE, headers=forged_host))
+
+
+async def test_absolute_uri_names_the_configured_public_url(
+    settings: Settings, clock: FrozenClock, db: Database, api_key: tuple[str, str]
+) -> None:
+    """With ``ATLAS_SA_ISSUER`` set, that is this server's address: absolute URIs must name it (its scheme, host,
+    port and path prefix), and the address the connection reached no longer counts."""
+    public, private = api_key
+    configured = settings.model_copy(update={"issuer": "https://atlas.example.com/base/"})
+    transport = httpx.ASGITransport(app=digest_app(configured, clock, db), client=("198.51.100.7", 1234))
+    async with httpx.AsyncClient(transport=transport, base_url="http://atlas.test") as http:
+        for uri, status in [
+            (f"https://atlas.example.com/base{PROBE}", 200),
+            (f"HTTPS://Atlas.Example.com:443/base{PROBE}", 200),
+            (f"https://atlas.example.com{PROBE}", 401),
+            (f"https://atlas.example.com/basement{PROBE}", 401),
+            (f"http://atlas.example.com/base{PROBE}", 401),
+            (f"http://atlas.test{PROBE}", 401),
+            (PROBE, 200),
+        ]:
+            nonce = await fresh_nonce(http)
+            fields = DigestFields(public, private, nonce, uri)
+            response = await http.get(PROBE, headers={"Authorization": fields.header()})
+            assert response.status_code == status, uri
+
+
 @pytest.mark.parametrize("missing", ["username", "realm", "nonce", "uri", "response", "qop", "nc", "cnonce"])
 async def test_missing_field(http: httpx.AsyncClient, api_key: tuple[str, str], missing: str) -> None:
     public, private = api_key
