@@ -55,6 +55,8 @@ def generation_spec() -> dict[str, Any]:
       project roles), and ``secretExpiresAfterHours`` gets the documented bounds (8 hours to the organization's
       default maximum, 8760): otherwise nearly every generated create is a (correct) 400 and the success paths go
       untested. Negative cases then also probe unknown roles and out-of-range validities.
+    - ``pageNum`` gets ``minimum: 0``: 0 is the first page, as Atlas answers it (the Atlas CLI sends it at login),
+      so a negative case must be a negative number, not 0.
     - every operation also lists 400, 406 and 415, as the contract check does (:data:`ALWAYS_ALLOWED`): the spec's
       error lists are not exhaustive, and ``:invite`` lists no 400 although a bad body must be refused.
     """
@@ -73,6 +75,7 @@ def generation_spec() -> dict[str, Any]:
         hours = schemas[name]["properties"]["secretExpiresAfterHours"]
         hours.pop("exclusiveMinimum", None)
         hours.update(minimum=8, maximum=8760)
+    spec["components"]["parameters"]["pageNum"]["schema"]["minimum"] = 0
     for item in spec["paths"].values():
         for operation in item.values():
             for status in ALWAYS_ALLOWED:

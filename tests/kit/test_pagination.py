@@ -97,8 +97,8 @@ async def test_other_query_parameters_come_first_in_links(client: AtlasClient) -
         ("itemsPerPage=-5", "itemsPerPage"),
         ("itemsPerPage=abc", "itemsPerPage"),
         ("itemsPerPage=1.5", "itemsPerPage"),
-        ("pageNum=0", "pageNum"),
         ("pageNum=-1", "pageNum"),
+        ("pageNum=-0.5", "pageNum"),
         ("pageNum=x", "pageNum"),
         ("includeCount=perhaps", "includeCount"),
     ],
@@ -110,6 +110,34 @@ async def test_bounds(client: AtlasClient, query: str, param: str) -> None:
     body = response.json()
     assert body["errorCode"] == "INVALID_QUERY_PARAMETER"
     assert body["parameters"] == [param]
+
+
+async def test_page_zero_is_the_first_page(client: AtlasClient) -> None:
+    """The Atlas CLI lists projects with ``pageNum=0`` at login; Atlas answers with the first page."""
+    await make_projects(client, 3)
+    zero = await client.get(f"{GROUPS}?itemsPerPage=2&pageNum=0")
+    one = await client.get(f"{GROUPS}?itemsPerPage=2&pageNum=1")
+    assert zero.status_code == 200
+    assert zero.json() == one.json()
+    assert links(zero.json()) == {
+        "self": "http://atlas.test/api/atlas/v2/groups?pageNum=1&itemsPerPage=2",
+        "next": "http://atlas.test/api/atlas/v2/groups?itemsPerPage=2&pageNum=2",
+    }
+
+
+async def test_atlas_cli_login_lists(client: AtlasClient) -> None:
+    """The lists ``atlas auth login`` sends (mongodb-atlas-cli ``internal/cli/default_setter_opts.go``): organizations
+    with an empty name filter, then the chosen organization's projects with ``pageNum=0``."""
+    org_id = await client.create_org("cli")
+    project_id = await client.create_project(org_id, "only")
+    orgs = await client.get("/api/atlas/v2/orgs", params={"name": "", "itemsPerPage": 500})
+    assert orgs.status_code == 200
+    assert [org["id"] for org in orgs.json()["results"]] == [org_id]
+    for path in (f"/api/atlas/v2/orgs/{org_id}/groups", GROUPS):
+        response = await client.get(path, params={"pageNum": 0, "itemsPerPage": 500})
+        assert response.status_code == 200, response.text
+        assert [group["id"] for group in response.json()["results"]] == [project_id]
+        assert response.json()["totalCount"] == 1
 
 
 @pytest.mark.parametrize("size", [1, 500])

@@ -47,11 +47,12 @@ async def test_paging_parameters(client: AtlasClient) -> None:
         response = await client.get(org_accounts(org_id), params={"pageNum": page_text, "itemsPerPage": per_page_text})
         page = _int(page_text)
         per_page = _int(per_page_text)
-        if page is None or per_page is None or page < 1 or not 1 <= per_page <= 500:
+        if page is None or per_page is None or page < 0 or not 1 <= per_page <= 500:
             assert response.status_code == 400, (page_text, per_page_text, response.text)
             assert response.json()["errorCode"] == "INVALID_QUERY_PARAMETER"
             continue
         assert response.status_code == 200, (page_text, per_page_text, response.text)
+        page = page or 1  # pageNum=0 is the first page (kit/pagination.py)
         results = response.json()["results"]
         assert len(results) == max(0, min(per_page, total - (page - 1) * per_page))
         assert response.json()["totalCount"] == total

@@ -215,7 +215,7 @@ async def test_system_managed_accounts_are_hidden_unless_asked_for(client: Atlas
 
 @pytest.mark.parametrize(
     "params",
-    [{"itemsPerPage": 0}, {"itemsPerPage": 501}, {"pageNum": 0}, {"includeSystemManaged": "maybe"}],
+    [{"itemsPerPage": 0}, {"itemsPerPage": 501}, {"pageNum": -1}, {"includeSystemManaged": "maybe"}],
 )
 async def test_list_rejects_bad_query_parameters(client: AtlasClient, params: dict[str, Any]) -> None:
     org_id = await client.create_org()

@@ -1,5 +1,9 @@
 """Atlas list pages: ``pageNum`` / ``itemsPerPage`` / ``includeCount`` in, ``{links, results, totalCount}`` out.
 
+``pageNum=0`` is the first page, as Atlas answers it: the Atlas CLI sends it when it lists an organization's projects
+at login (its list options leave the page at Go's zero value and the SDK sends it). Negative and non-integer values
+are 400 ``INVALID_QUERY_PARAMETER``. The page served, and every link, says ``pageNum=1``.
+
 Links follow what real Atlas responses show: ``self`` carries the request's other query parameters first, then
 ``pageNum`` and ``itemsPerPage``; ``next`` and ``previous`` carry ``itemsPerPage`` before ``pageNum``. ``next`` is
 present only when more items exist, ``previous`` only after the first page. Hrefs start at the server's public
@@ -47,8 +51,9 @@ PageNum = Annotated[
     int,
     Query(
         alias="pageNum",
-        ge=1,
-        description="Number of the page that displays the current set of the total objects that the response returns.",
+        ge=0,
+        description="Number of the page that displays the current set of the total objects that the response returns."
+        " 0 is the first page, as 1 is.",
     ),
 ]
 ItemsPerPage = Annotated[
@@ -69,9 +74,14 @@ IncludeCount = Annotated[
 ]
 
 
+def first_page_for_zero(page_num: int) -> int:
+    """``pageNum=0`` is page 1 (see the module docstring); validation has already refused negatives."""
+    return page_num or 1
+
+
 async def paging(page_num: PageNum = 1, items_per_page: ItemsPerPage = DEFAULT_ITEMS_PER_PAGE) -> PageRequest:
     """For list operations without ``includeCount`` (the service-account lists): the count is always given."""
-    return PageRequest(page_num, items_per_page, True)
+    return PageRequest(first_page_for_zero(page_num), items_per_page, True)
 
 
 async def paging_with_count(
@@ -79,7 +89,7 @@ async def paging_with_count(
     items_per_page: ItemsPerPage = DEFAULT_ITEMS_PER_PAGE,
     include_count: IncludeCount = True,
 ) -> PageRequest:
-    return PageRequest(page_num, items_per_page, include_count)
+    return PageRequest(first_page_for_zero(page_num), items_per_page, include_count)
 
 
 def _href(base: str, others: list[tuple[str, str]], tail: list[tuple[str, int]]) -> str:
