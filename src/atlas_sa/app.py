@@ -22,7 +22,9 @@ from atlas_sa.kit.negotiation import FormatMiddleware
 from atlas_sa.kit.state import AppState
 from atlas_sa.org_settings import endpoints as org_settings
 from atlas_sa.orgs import endpoints as orgs
+from atlas_sa.private import endpoints as private
 from atlas_sa.projects import endpoints as projects
+from atlas_sa.root import endpoints as root
 from atlas_sa.service_accounts import endpoints as service_accounts
 from atlas_sa.service_accounts.fastpath import read_route
 from atlas_sa.settings import Settings
@@ -75,6 +77,8 @@ def create_app(
         projects.router,
         service_accounts.router,
         access_lists.router,
+        root.router,
+        private.router,
     ):
         app.include_router(router)
         state.routes.extend(router.routes)

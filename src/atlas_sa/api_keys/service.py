@@ -79,3 +79,8 @@ async def create_api_key(
         )
     )
     return public_key, private_key
+
+
+async def api_key_by_public_key(session: AsyncSession, public_key: str) -> ApiKey | None:
+    """The API key with this public key (a Digest caller's ``Principal.id``), or ``None``."""
+    return await ApiKeyRepository(session).get_by_public_key(public_key)

@@ -52,7 +52,8 @@ class AtlasRoute(APIRoute):
             fmt = current_format()
             if fmt.bad_parameter is not None:
                 raise InvalidQueryParameter(fmt.bad_parameter)
-            fmt.version = resolve_version(request.headers.get("accept"), versions)
+            if versions:
+                fmt.version = resolve_version(request.headers.get("accept"), versions)
             if takes_body:
                 content_type = request.headers.get("content-type")
                 if content_type is not None or request.headers.get("content-length", "0") != "0":
@@ -115,6 +116,8 @@ async def request_session(request: Request) -> AsyncSession:
 
 
 def atlas_router(*versions: str, **kwargs: Any) -> APIRouter:
-    """A router whose routes serve the given resource versions (ISO dates)."""
+    """A router whose routes serve the given resource versions (ISO dates). Without versions, the routes are
+    unversioned, as Atlas's private endpoints are: any Accept, successes in plain ``application/json``; the unit of
+    work, Atlas error bodies, ``envelope`` and ``pretty`` as on every other route."""
     route_class = type("AtlasRoute", (AtlasRoute,), {"versions": tuple(sorted(versions))})
     return APIRouter(route_class=route_class, **kwargs)

@@ -1,0 +1,1 @@
+"""Atlas's private endpoints that official clients call: ``/api/private/ipinfo`` and telemetry (unversioned)."""

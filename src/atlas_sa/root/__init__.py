@@ -1,0 +1,1 @@
+"""Atlas's root resource: ``GET /api/atlas/v2`` (getSystemStatus, resource version 2023-01-01)."""
