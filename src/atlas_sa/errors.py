@@ -225,10 +225,15 @@ class InvalidGroupId(AtlasError):
     detail_template = "An invalid group ID %s was specified."
 
 
-class GroupNameNotFound(AtlasError):
+class NotInGroup(AtlasError):
+    """getProjectByName for a name the caller cannot see or that does not exist. The Kubernetes operator creates
+    a project only when this lookup fails with a code it knows as "not found" (``RESOURCE_NOT_FOUND``,
+    ``GROUP_NOT_FOUND``, ``NOT_IN_GROUP``; its tests model Atlas's answer as ``NOT_IN_GROUP``): the Ops Manager
+    code ``GROUP_NAME_NOT_FOUND`` made it fail instead."""
+
     status = 404
-    error_code = "GROUP_NAME_NOT_FOUND"
-    detail_template = "No group with name %s exists."
+    error_code = "NOT_IN_GROUP"
+    detail_template = "Current user is not in the group, or the group does not exist."
 
 
 # --- 405 / 406 / 409 / 413 / 415 / 429 / 500 -------------------------------------------------------------------

@@ -106,7 +106,7 @@ async def test_cross_org_isolation(client: AtlasClient) -> None:
     assert (await other.get(f"{V2}/groups/{their_group}")).status_code == 200
     assert [o["id"] for o in (await client.get(f"{V2}/orgs")).json()["results"]] == [mine]
     assert [g["id"] for g in (await client.get(f"{V2}/groups")).json()["results"]] == [my_group]
-    assert (await client.get(f"{V2}/groups/byName/theirs")).json()["errorCode"] == "GROUP_NAME_NOT_FOUND"
+    assert (await client.get(f"{V2}/groups/byName/theirs")).json()["errorCode"] == "NOT_IN_GROUP"
     assert (await client.get(f"{V2}/groups/byName/mine")).status_code == 200
 
 

@@ -71,7 +71,9 @@ async def test_bad_and_unknown_ids(client: AtlasClient) -> None:
     assert unknown.json()["detail"] == f"No group with ID {'3' * 24} exists."
     by_name = await client.get(f"{GROUPS}/byName/nope")
     assert by_name.status_code == 404
-    assert by_name.json()["errorCode"] == "GROUP_NAME_NOT_FOUND"
+    assert by_name.json()["errorCode"] == "NOT_IN_GROUP"
+    assert by_name.json()["detail"] == "Current user is not in the group, or the group does not exist."
+    assert by_name.json()["parameters"] == []
     assert (await client.delete(f"{GROUPS}/{'3' * 24}")).status_code == 404
 
 
@@ -101,3 +103,19 @@ async def test_delete_removes_only_assignments(client: AtlasClient, db: Database
     async with db.unit_of_work() as session:
         assert (await session.execute(select(ProjectAssignment))).scalars().all() == []
         assert (await session.get(ServiceAccount, "c" * 24)) is not None
+
+
+async def test_kubernetes_operator_creates_a_project_it_cannot_find(client: AtlasClient) -> None:
+    """The operator's AtlasProject reconcile (mongodb-atlas-kubernetes ``internal/controller/atlasproject/project.go``,
+    ``internal/translation/project/project.go``): look the project up by name; on an error code it reads as "not
+    found" (``RESOURCE_NOT_FOUND``, ``GROUP_NOT_FOUND``, ``NOT_IN_GROUP``) create it; any other error stops the
+    reconcile."""
+    org_id = await client.create_org()
+    missing = await client.get(f"{GROUPS}/byName/from-kubernetes")
+    assert missing.status_code == 404
+    assert missing.json()["errorCode"] in {"RESOURCE_NOT_FOUND", "GROUP_NOT_FOUND", "NOT_IN_GROUP"}
+    created = await client.post(GROUPS, json={"name": "from-kubernetes", "orgId": org_id})
+    assert created.status_code == 200, created.text
+    found = await client.get(f"{GROUPS}/byName/from-kubernetes")
+    assert found.status_code == 200
+    assert found.json()["id"] == created.json()["id"]

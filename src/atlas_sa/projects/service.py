@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 from atlas_sa.auth.principal import Principal
 from atlas_sa.auth.roles import Requirement, authorize, satisfies, visible_project_ids
-from atlas_sa.errors import GroupAlreadyExists, GroupNameNotFound, GroupNotFound, InvalidGroupId
+from atlas_sa.errors import GroupAlreadyExists, GroupNotFound, InvalidGroupId, NotInGroup
 from atlas_sa.kit.clock import Clock
 from atlas_sa.kit.ids import is_object_id, new_object_id
 from atlas_sa.kit.pagination import PageRequest
@@ -58,7 +58,7 @@ class ProjectService:
         org_ids = None if caller.is_system else [caller.org_id or ""]
         project = await self.projects.by_name(name, org_ids)
         if project is None or not satisfies(caller, Requirement.PROJECT_READ_ONLY, project.org_id, project.id):
-            raise GroupNameNotFound(name)
+            raise NotInGroup
         return project
 
     async def list(self, caller: Principal, page: PageRequest) -> tuple[Sequence[Project], int]:
