@@ -10,8 +10,9 @@ from typing import Any
 
 import jwt
 import pytest
-from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 from sqlalchemy import delete, select
 
 from atlas_sa.kit.clock import FrozenClock
@@ -29,8 +30,25 @@ UNAUTHORIZED = {
 }
 
 
+# The order of P-256's base point (SEC 2 §2.4.2): ECDSA accepts ``(r, n - s)`` wherever it accepts ``(r, s)``.
+P256_ORDER = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551
+
+
 def b64(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def raw_signature(r: int, s: int) -> str:
+    """JOSE's ``r || s`` (RFC 7518 §3.4) with the low ``s``, the only one the server accepts, base64url."""
+    return b64(r.to_bytes(32, "big") + min(s, P256_ORDER - s).to_bytes(32, "big"))
+
+
+def es256(claims: dict[str, Any], key: ec.EllipticCurvePrivateKey, headers: dict[str, Any]) -> str:
+    """A JWT signed by ``key`` as the server signs: ES256 with the low ``s``, so that a refusal is about the claims,
+    header or key under test, never about the signature's spelling."""
+    head = jwt.encode(claims, key, algorithm="ES256", headers=headers).rpartition(".")[0]
+    r, s = decode_dss_signature(key.sign(head.encode(), ec.ECDSA(hashes.SHA256())))
+    return f"{head}.{raw_signature(r, s)}"
 
 
 def parts(token: str) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -156,7 +174,7 @@ async def test_claims_are_checked(client: AtlasClient, db: Database, change: dic
     _header, claims = parts(client.headers["Authorization"].removeprefix("Bearer "))
     kid, key = await signing_key(client, db)
     claims = {k: v for k, v in {**claims, **change}.items() if v is not None}
-    token = jwt.encode(claims, key, algorithm="ES256", headers={"kid": kid})
+    token = es256(claims, key, {"kid": kid})
     response = await call(client, token)
     if valid:
         assert response.status_code == 200, response.text
@@ -168,10 +186,8 @@ async def test_unknown_kid_and_foreign_key(client: AtlasClient) -> None:
     await client.create_org()
     header, claims = parts(client.headers["Authorization"].removeprefix("Bearer "))
     stranger = ec.generate_private_key(ec.SECP256R1())
-    assert_invalid_token(await call(client, jwt.encode(claims, stranger, algorithm="ES256", headers={"kid": "nope"})))
-    assert_invalid_token(
-        await call(client, jwt.encode(claims, stranger, algorithm="ES256", headers={"kid": header["kid"]}))
-    )
+    assert_invalid_token(await call(client, es256(claims, stranger, {"kid": "nope"})))
+    assert_invalid_token(await call(client, es256(claims, stranger, {"kid": header["kid"]})))
 
 
 async def test_revoked_row_fails_on_next_request(client: AtlasClient, db: Database) -> None:

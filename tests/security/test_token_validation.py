@@ -16,7 +16,7 @@ from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 
 from atlas_sa.kit.clock import FrozenClock
 from atlas_sa.kit.db import Database
-from tests.auth.test_bearer import assert_invalid_token, b64, call, parts, signing_key
+from tests.auth.test_bearer import P256_ORDER, assert_invalid_token, b64, call, es256, parts, raw_signature, signing_key
 from tests.support.client import TOKEN_PATH, AtlasClient, basic
 
 
@@ -50,13 +50,8 @@ async def test_es256_header_with_our_key_but_another_alg_name(client: AtlasClien
     for alg in ("ES384", "es256", "ES256 ", "RS256"):
         header = {"alg": alg, "kid": kid, "typ": "JWT"}
         signing_input = f"{b64(json.dumps(header).encode())}.{b64(json.dumps(claims).encode())}"
-        der = key.sign(
-            signing_input.encode(),
-            ec.ECDSA(__import__("cryptography.hazmat.primitives.hashes", fromlist=["SHA256"]).SHA256()),
-        )
-        r, s = decode_dss_signature(der)
-        raw = r.to_bytes(32, "big") + s.to_bytes(32, "big")
-        assert_invalid_token(await call(client, f"{signing_input}.{b64(raw)}"))
+        r, s = decode_dss_signature(key.sign(signing_input.encode(), ec.ECDSA(hashes.SHA256())))
+        assert_invalid_token(await call(client, f"{signing_input}.{raw_signature(r, s)}"))
 
 
 async def test_keys_in_the_header_are_not_trusted(client: AtlasClient) -> None:
@@ -76,7 +71,7 @@ async def test_keys_in_the_header_are_not_trusted(client: AtlasClient) -> None:
         {"jwk": jwk, "kid": None},
     ):
         headers = {k: v for k, v in {"kid": header["kid"], **extra}.items() if v is not None}
-        assert_invalid_token(await call(client, jwt.encode(claims, attacker, algorithm="ES256", headers=headers)))
+        assert_invalid_token(await call(client, es256(claims, attacker, headers)))
 
 
 @pytest.mark.parametrize(
@@ -89,7 +84,7 @@ async def test_hostile_kid_values(client: AtlasClient, db: Database, kid: Any) -
     header = {"alg": "ES256", "typ": "JWT"} | ({} if kid is None else {"kid": kid})
     signing_input = f"{b64(json.dumps(header).encode())}.{b64(json.dumps(claims).encode())}"
     r, s = decode_dss_signature(key.sign(signing_input.encode(), ec.ECDSA(hashes.SHA256())))
-    token = f"{signing_input}.{b64(r.to_bytes(32, 'big') + s.to_bytes(32, 'big'))}"
+    token = f"{signing_input}.{raw_signature(r, s)}"
     assert_invalid_token(await call(client, token))
 
 
@@ -99,9 +94,8 @@ async def test_malformed_signatures(client: AtlasClient) -> None:
     head, payload, signature = token.split(".")
     raw = base64.urlsafe_b64decode(signature + "==")
     r, s = int.from_bytes(raw[:32], "big"), int.from_bytes(raw[32:], "big")
-    # (r, n - s) is not in this list: ECDSA signatures are malleable, and that one verifies; it names the same
-    # token (same jti), so it grants nothing the original does not.
     for bad in (
+        raw[:32] + (P256_ORDER - s).to_bytes(32, "big"),  # (r, n - s): ECDSA accepts it, we issue only the low S
         encode_dss_signature(r, s),  # DER instead of JOSE's raw r || s
         raw[:63],
         raw + b"\x00",

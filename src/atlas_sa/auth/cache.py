@@ -142,7 +142,9 @@ class AuthCaches:
         self._principals: dict[str, CachedPrincipal] = {}
         self._by_account: dict[str, set[str]] = {}
         self._by_org: dict[str, set[str]] = {}
-        self._by_jti: dict[str, str] = {}
+        # Every cached string of a jti: one string per token is what ``tokens.canonical`` allows, but the token's
+        # end must not depend on it (the signing key can sign the same claims twice, each signature canonical).
+        self._by_jti: dict[str, set[str]] = {}
         self._clients: dict[str, CachedClient | None] = {}
         self._client_by_account: dict[str, str] = {}
         self._views: dict[ViewId, CachedView] = {}
@@ -163,14 +165,14 @@ class AuthCaches:
         account_id = entry.principal.account_id or ""
         self._by_account.setdefault(account_id, set()).add(token)
         self._by_org.setdefault(entry.principal.org_id or "", set()).add(token)
-        self._by_jti[entry.jti] = token
+        self._by_jti.setdefault(entry.jti, set()).add(token)
 
     def _drop_token(self, token: str) -> None:
         entry = self._principals.pop(token, None)
         if entry is None:
             return
-        self._by_jti.pop(entry.jti, None)
         for index, key in (
+            (self._by_jti, entry.jti),
             (self._by_account, entry.principal.account_id or ""),
             (self._by_org, entry.principal.org_id or ""),
         ):
@@ -256,9 +258,8 @@ class AuthCaches:
                     self._drop_token(token)
                 self._drop_views(self._views_by_org, value)
             elif kind == "t":
-                cached_token = self._by_jti.get(value)
-                if cached_token is not None:
-                    self._drop_token(cached_token)
+                for token in list(self._by_jti.get(value, ())):
+                    self._drop_token(token)
 
     def clear(self) -> None:
         self.epoch += 1

@@ -1,14 +1,17 @@
 """Access tokens: ES256 JWTs with the claims of the decisions table, and the check every bearer request passes.
 
-A token is valid when, in this order: its header names ``ES256`` and a ``kid`` we know (an explicit allow-list, so
-``alg=none`` and HS256 signed with the public key are refused before any key is touched); its signature verifies
-with that key; ``aud`` is ``api://admin`` and ``iss`` is our issuer; ``iat``/``nbf``/``exp`` hold against the
-injected clock; and its ``jti`` still has an ``access_tokens`` row belonging to the account it names. The row is
-what revocation, secret deletion and account deletion remove, so those take effect on the very next request.
+A token is valid when, in this order: it is spelled exactly as we issue it (:func:`canonical`); its header names
+``ES256`` and a ``kid`` we know (an explicit allow-list, so ``alg=none`` and HS256 signed with the public key are
+refused before any key is touched); its signature verifies with that key; ``aud`` is ``api://admin`` and ``iss`` is
+our issuer; ``iat``/``nbf``/``exp`` hold against the injected clock; and its ``jti`` still has an ``access_tokens``
+row belonging to the account it names. The row is what revocation, secret deletion and account deletion remove, so
+those take effect on the very next request.
 """
 
 from __future__ import annotations
 
+import base64
+import re
 import secrets
 import time
 import uuid
@@ -26,6 +29,13 @@ AUDIENCE = "api://admin"
 # Our tokens are about 550 bytes; anything far longer is not one of ours and is not worth parsing.
 MAX_TOKEN_LENGTH = 4096
 _REQUIRED_CLAIMS = ["iss", "aud", "sub", "cid", "actorId", "iat", "exp", "jti", "sid"]
+# The order of P-256's base point (SEC 2 §2.4.2). ECDSA accepts ``(r, n - s)`` wherever it accepts ``(r, s)``.
+P256_ORDER = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551
+_HALF_ORDER = P256_ORDER // 2
+# RFC 7515 §7.1's compact serialization with RFC 7515 §2's unpadded base64url, and an ES256 signature of exactly
+# 64 bytes (RFC 7518 §3.4): 86 characters, the last of which carries 2 bits and four zero bits (A, Q, g or w).
+_COMPACT = re.compile(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]{85}[AQgw]")
+_SIGNATURE_CHARS = 86
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,7 +60,31 @@ def encode(key: ActiveKey, *, issuer: str, client_id: str, secret_id: str, jti: 
         # The secret that minted the token, so deleting that secret is visibly what revokes it.
         "sid": secret_id,
     }
-    return jwt.encode(claims, key.private_key, algorithm=ALGORITHM, headers={"kid": key.kid, "typ": "JWT"})
+    token = jwt.encode(claims, key.private_key, algorithm=ALGORITHM, headers={"kid": key.kid, "typ": "JWT"})
+    return _with_low_s(token)
+
+
+def _with_low_s(token: str) -> str:
+    """``token`` with the low-S form of its signature: ``(r, n - s)`` when ``s`` is above ``n / 2``. Half of all
+    ECDSA signatures need it; the low one is the only form :func:`canonical` accepts."""
+    head, _, signature = token.rpartition(".")
+    raw = base64.urlsafe_b64decode(signature + "==")
+    s = int.from_bytes(raw[32:], "big")
+    if s <= _HALF_ORDER:
+        return token
+    low = raw[:32] + (P256_ORDER - s).to_bytes(32, "big")
+    return f"{head}.{base64.urlsafe_b64encode(low).rstrip(b'=').decode()}"
+
+
+def canonical(token: str) -> bool:
+    """Whether ``token`` is spelled exactly as we issue tokens: compact, unpadded base64url, a 64-byte signature
+    with a low ``s``. The header and payload cannot be respelled (the signature covers them as sent); the
+    signature could be, by padding it (PyJWT accepts a trailing ``==``) or by using ``(r, n - s)``. Every cache
+    and check is keyed by the token's string or its ``jti``; one spelling per signature keeps the two in step."""
+    if not _COMPACT.fullmatch(token):
+        return False
+    raw = base64.urlsafe_b64decode(token[-_SIGNATURE_CHARS:] + "==")
+    return 0 < int.from_bytes(raw[32:], "big") <= _HALF_ORDER
 
 
 _last_jti_stamp = 0
@@ -98,7 +132,7 @@ async def verify(
 
     ``check_times=False`` (revocation only) accepts an expired but otherwise genuine token, whose row may remain.
     """
-    if not token or len(token) > MAX_TOKEN_LENGTH:
+    if len(token) > MAX_TOKEN_LENGTH or not canonical(token):
         return None
     try:
         header = jwt.get_unverified_header(token)
