@@ -6,8 +6,9 @@ Three caches, one per process (per app), in :class:`AuthCaches`:
 - **principals**, by bearer token string: the verified token (signature, issuer, audience, claims were checked when
   it was cached, so a cached token is never verified twice) with the account's roles and its access-list rules.
   A hit still checks ``iat``/``exp`` and the signing key's retirement against the clock on every request.
-- **clients**, by client id: the account's ids and its secrets' hashes and expiry, for the token endpoint. Unknown
-  client ids are cached too (as ``None``): a known id must not answer faster than an unknown one.
+- **clients**, by client id: the account's ids and its secrets' hashes and expiry, for the token endpoint, filled
+  by successful authentications only; a secret it does not match is checked against the database, so a known id
+  fails no faster than an unknown one (:func:`atlas_sa.auth.minting.authenticate_cached`).
 - **views**, by (organization id, client id, resource version): the exact response (headers and body) of
   ``getOrgServiceAccount`` for that account, which the read fast path (:mod:`atlas_sa.service_accounts.fastpath`)
   serves to any caller it has authenticated and authorized. The body depends on nothing but the account's rows, so
@@ -145,7 +146,7 @@ class AuthCaches:
         # Every cached string of a jti: one string per token is what ``tokens.canonical`` allows, but the token's
         # end must not depend on it (the signing key can sign the same claims twice, each signature canonical).
         self._by_jti: dict[str, set[str]] = {}
-        self._clients: dict[str, CachedClient | None] = {}
+        self._clients: dict[str, CachedClient] = {}
         self._client_by_account: dict[str, str] = {}
         self._views: dict[ViewId, CachedView] = {}
         self._views_by_account: dict[str, set[ViewId]] = {}
@@ -184,20 +185,16 @@ class AuthCaches:
 
     # --- clients ---------------------------------------------------------------------------------------------
 
-    def client(self, client_id: str) -> tuple[bool, CachedClient | None]:
-        """``(found, entry)``: ``entry`` is ``None`` for a client id known not to exist."""
-        if client_id in self._clients:
-            return True, self._clients[client_id]
-        return False, None
+    def client(self, client_id: str) -> CachedClient | None:
+        return self._clients.get(client_id)
 
-    def put_client(self, client_id: str, entry: CachedClient | None, epoch: int) -> None:
+    def put_client(self, client_id: str, entry: CachedClient, epoch: int) -> None:
         if epoch != self.epoch:
             return
-        if len(self._clients) >= MAX_ENTRIES:
+        if len(self._clients) >= MAX_ENTRIES and client_id not in self._clients:
             self._drop_client(next(iter(self._clients)))
         self._clients[client_id] = entry
-        if entry is not None:
-            self._client_by_account[entry.account_id] = client_id
+        self._client_by_account[entry.account_id] = client_id
 
     def _drop_client(self, client_id: str) -> None:
         entry = self._clients.pop(client_id, None)

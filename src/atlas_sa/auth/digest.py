@@ -39,6 +39,7 @@ import hmac
 import logging
 import re
 import secrets
+import uuid
 from collections import OrderedDict
 from dataclasses import dataclass
 from urllib.parse import unquote
@@ -314,17 +315,32 @@ def replay_guard(state: AppState) -> ReplayGuard:
 
 
 async def find_api_key(session: AsyncSession, public_key: str) -> ApiKey | None:
-    if not public_key or len(public_key) > 32:
-        return None
-    return await ApiKeyRepository(session).get_by_public_key(public_key)
+    # An empty or over-long username is looked up as the empty one, which no key has: the same query as any
+    # unknown key, so the answer's timing does not tell malformed usernames from unknown or known ones.
+    lookup = public_key if len(public_key) <= 32 else ""
+    return await ApiKeyRepository(session).get_by_public_key(lookup)
 
 
-def _private_key(state: AppState, row: ApiKey) -> str | None:
+def _sealed_stand_in(state: AppState) -> bytes:
+    """A private key sealed as API keys are, unsealed in place of an unknown key's: every attempt costs one AES-GCM
+    opening and one digest computation, whether its public key exists or not. Random per process, so it matches
+    nothing an attacker can compute."""
+    sealed = state.extras.get("digest.stand_in")
+    if sealed is None:
+        stand_in = str(uuid.uuid4()).encode()
+        sealed = state.extras["digest.stand_in"] = state.keys.encrypt(stand_in, context=API_KEY_CONTEXT)
+    assert isinstance(sealed, bytes)
+    return sealed
+
+
+def _private_key(state: AppState, row: ApiKey | None) -> str | None:
+    """The key's private half, or for ``row=None`` the stand-in's (see :func:`_sealed_stand_in`)."""
     try:
-        return state.keys.decrypt(row.private_key_encrypted, context=API_KEY_CONTEXT).decode()
+        sealed = row.private_key_encrypted if row is not None else _sealed_stand_in(state)
+        return state.keys.decrypt(sealed, context=API_KEY_CONTEXT).decode()
     except (InvalidTag, ValueError):
         # Sealed under another server key (the key was changed): unusable, and the caller only learns "401".
-        log.warning("API key %s cannot be unsealed with the current server key", row.public_key)
+        log.warning("API key %s cannot be unsealed with the current server key", row.public_key if row else "-")
         return None
 
 
@@ -350,8 +366,8 @@ async def authenticate_digest(request: Request, session: AsyncSession) -> Princi
         raise refuse()
     guard = await auth_guard(request, "digest", credentials.username)
     row = await find_api_key(session, credentials.username)
-    password = _private_key(state, row) if row is not None else None
-    # Unknown keys still pay for one digest computation, so timing does not tell them from wrong passwords.
+    # Unknown keys pay for the same unsealing and digest computation, so timing does not tell them from known ones.
+    password = _private_key(state, row)
     expected = credentials.expected_response(password or secrets.token_hex(16), request.method)
     if not hmac.compare_digest(expected.encode(), credentials.response.encode()) or row is None or password is None:
         await guard.failed(session)

@@ -309,49 +309,60 @@ def mint_batcher(state: AppState) -> MintBatcher:
 
 async def _load_client(state: AppState, client_id: str) -> CachedClient | None:
     async with state.db.unit_of_work(write=False) as session:
-        credentials = CredentialRepository(session)
-        account = await credentials.account_by_client_id(client_id)
-        stored = await credentials.secrets_of(account.id if account is not None else "")
-    if account is None:
+        rows = await CredentialRepository(session).client_secrets(client_id)
+    if not rows:
         return None
-    return CachedClient(
-        account.id,
-        account.client_id,
-        account.org_id,
-        tuple(CachedSecret(s.id, s.secret_hash, s.expires_at) for s in stored),
+    secrets = tuple(
+        CachedSecret(r.secret_id, r.secret_hash, r.expires_at)
+        for r in rows
+        if r.secret_id is not None and r.secret_hash is not None and r.expires_at is not None
     )
+    return CachedClient(rows[0].account_id, rows[0].client_id, rows[0].org_id, secrets)
 
 
-async def authenticate_cached(state: AppState, presented: ClientCredentials | None) -> tuple[str, str, str]:
-    """``(account id, client id, secret id)`` of the client, from the client cache (filled on a miss), or
-    ``invalid_client``. The same comparisons for known, unknown and malformed client ids."""
-    if presented is None:
-        raise InvalidClient
-    secret = candidate_secret(presented.client_secret)
-    caches = auth_caches(state)
-    client: CachedClient | None = None
-    if is_client_id(presented.client_id):
-        found, client = caches.client(presented.client_id)
-        if not found:
-            epoch = caches.epoch
-            client = await _load_client(state, presented.client_id)
-            caches.put_client(presented.client_id, client, epoch)
-    else:
-        # Not cached (anyone can send any string); the same lookup as an unknown id, of an id nothing has.
-        await _load_client(state, "")
-    now = state.clock.now()
+def _matching(client: CachedClient | None, presented_hash: str, secret: str, now: datetime) -> CachedSecret | None:
+    """The client's unexpired secret whose hash is ``presented_hash``: always :data:`_COMPARISONS` constant-time
+    comparisons, against dummies when the client has fewer secrets or is ``None``."""
     candidates: list[CachedSecret | None] = [s for s in (client.secrets if client else ()) if s.expires_at > now]
     candidates += [None] * (_COMPARISONS - len(candidates))
-    presented_hash = state.keys.hash_secret(secret)
     matched: CachedSecret | None = None
     for candidate in candidates:
         # No early exit: every candidate is compared, each in constant time.
         ok = hmac.compare_digest(presented_hash, candidate.secret_hash if candidate else _DUMMY_HASH)
         if ok and candidate is not None and secret and matched is None:
             matched = candidate
-    if client is None or matched is None:
+    return matched
+
+
+async def authenticate_cached(state: AppState, presented: ClientCredentials | None) -> tuple[str, str, str]:
+    """``(account id, client id, secret id)`` of the client, or ``invalid_client``.
+
+    A secret that matches the client cache is accepted from memory; every other answer is the database's. So every
+    failure costs the same, whatever the client id: one cache lookup, one HMAC, two comparisons against the cached
+    client (or dummies), one read of the account and its secrets, two more comparisons. A known id that
+    authenticated a moment ago, an id never seen and a malformed one (looked up as the empty id, which nothing
+    has) are answered alike (``tests/auth/test_equal_work.py`` counts the work; ``bench/timing.py`` times it).
+    Unknown ids are not cached: a miss must cost what a mismatch costs, and a flood of invented ids must not
+    evict real clients. A mismatch read from the database also catches a secret added on another instance before
+    its invalidation arrived here."""
+    if presented is None:
         raise InvalidClient
-    return client.account_id, client.client_id, matched.id
+    secret = candidate_secret(presented.client_secret)
+    lookup = presented.client_id if is_client_id(presented.client_id) else ""
+    caches = auth_caches(state)
+    now = state.clock.now()
+    presented_hash = state.keys.hash_secret(secret)
+    cached = caches.client(lookup)
+    matched = _matching(cached, presented_hash, secret, now)
+    if cached is not None and matched is not None:
+        return cached.account_id, cached.client_id, matched.id
+    epoch = caches.epoch
+    loaded = await _load_client(state, lookup)
+    matched = _matching(loaded, presented_hash, secret, now)
+    if loaded is None or matched is None:
+        raise InvalidClient
+    caches.put_client(lookup, loaded, epoch)
+    return loaded.account_id, loaded.client_id, matched.id
 
 
 async def issue_token(state: AppState, presented: ClientCredentials | None) -> IssuedToken:
