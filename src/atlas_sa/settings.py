@@ -1,13 +1,20 @@
-"""Settings, from the environment (prefix ``ATLAS_SA_``) or the CLI; SQLite on loopback by default."""
+"""Settings, from the CLI, the environment (prefix ``ATLAS_SA_``) or a TOML file; SQLite on loopback by default.
+
+Which source wins, and how a file is chosen, is :mod:`atlas_sa.config`'s; this class declares the order."""
 
 from __future__ import annotations
 
 from typing import Literal
 
 from pydantic import Field, SecretStr, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
 
-_POLICY = r"^[1-9][0-9]*/[1-9][0-9]*/[1-9][0-9]*$"
+POLICY_PATTERN = r"^[1-9][0-9]*/[1-9][0-9]*/[1-9][0-9]*$"
 
 
 class Settings(BaseSettings):
@@ -19,7 +26,8 @@ class Settings(BaseSettings):
     port: int = Field(default=8080, ge=0, le=65535)
     # The base URL tokens name as their issuer; defaults to the address the server listens on.
     issuer: str | None = None
-    secret_key: SecretStr | None = None
+    # The master key (atlas_sa.kit.crypto); checked here so that every command refuses a short one alike.
+    secret_key: SecretStr | None = Field(default=None, min_length=16)
     trusted_proxies: list[str] = Field(default_factory=list)
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     # One line per request on stderr; the benchmarks turn it off (it costs ~10% of a cheap request).
@@ -39,11 +47,11 @@ class Settings(BaseSettings):
     db_pool_size: int = Field(default=10, ge=1)
     # Token buckets (docs/security.md), each "capacity/refill/period-seconds". Atlas's figures by default.
     rate_limits_enabled: bool = True
-    rate_limit_org_service_accounts: str = Field(default="500/250/60", pattern=_POLICY)
-    rate_limit_project_service_accounts: str = Field(default="1200/500/60", pattern=_POLICY)
-    rate_limit_org_settings: str = Field(default="10/5/60", pattern=_POLICY)
-    rate_limit_default: str = Field(default="1000/500/60", pattern=_POLICY)
-    rate_limit_token: str = Field(default="50/50/60", pattern=_POLICY)
+    rate_limit_org_service_accounts: str = Field(default="500/250/60", pattern=POLICY_PATTERN)
+    rate_limit_project_service_accounts: str = Field(default="1200/500/60", pattern=POLICY_PATTERN)
+    rate_limit_org_settings: str = Field(default="10/5/60", pattern=POLICY_PATTERN)
+    rate_limit_default: str = Field(default="1000/500/60", pattern=POLICY_PATTERN)
+    rate_limit_token: str = Field(default="50/50/60", pattern=POLICY_PATTERN)
     # Brute-force protection of the token endpoint and Digest: failures allowed per (client id, address), per
     # address and per client id before refusal; the lockout window they refill over; the delay added to each
     # failure once a (client id, address) has failed ``auth_failures_before_delay`` times.
@@ -58,6 +66,19 @@ class Settings(BaseSettings):
     # the request line and headers likewise within ``header_timeout`` of the first byte or of the connection.
     request_timeout: float = Field(default=30.0, gt=0)
     header_timeout: float = Field(default=10.0, gt=0)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # Highest first: the command's options, the environment, the config file (``toml_file``, none unless
+        # atlas_sa.config names one), then the defaults. No .env or secrets directory.
+        return init_settings, env_settings, TomlConfigSettingsSource(settings_cls)
 
     @model_validator(mode="after")
     def _production_needs_a_key(self) -> Settings:

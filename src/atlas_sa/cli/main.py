@@ -12,6 +12,7 @@ import gc
 import json
 import socket
 import sys
+from pathlib import Path
 from typing import Annotated, NoReturn
 
 import typer
@@ -19,6 +20,7 @@ from pydantic import ValidationError
 from sqlalchemy.exc import SQLAlchemyError
 
 from atlas_sa import __version__
+from atlas_sa.config import SettingsProblem, load
 from atlas_sa.kit.crypto import KeyError_, ServerKeys
 from atlas_sa.kit.db import DatabaseUrlError, parse_database_url
 from atlas_sa.settings import Settings
@@ -36,22 +38,42 @@ DatabaseUrlOption = Annotated[
     ),
 ]
 
+ConfigOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--config",
+        help="TOML settings file (`port = 8080`: the settings' names without ATLAS_SA_); default from ATLAS_SA_CONFIG. "
+        "Options outrank the environment, which outranks the file.",
+    ),
+]
+
 
 def fail(message: str, code: int = 1) -> NoReturn:
     typer.echo(f"atlas-sa: error: {message}", err=True)
     raise typer.Exit(code)
 
 
-def load_settings(**overrides: object) -> Settings:
+def warn(lines: list[str]) -> None:
+    for line in lines:
+        typer.echo(f"atlas-sa: warning: {line}", err=True)
+
+
+def load_settings(config_file: Path | None = None, **options: object) -> Settings:
+    """The one way every command gets its settings (:mod:`atlas_sa.config`): the same rules for each, warnings for
+    names that are not settings, and one line per broken rule (exit code 2)."""
     try:
-        settings = Settings(**{k: v for k, v in overrides.items() if v is not None})  # type: ignore[arg-type]
-        parse_database_url(settings.database_url)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        fail(f"invalid setting {'.'.join(str(p) for p in first['loc']) or ''}: {first['msg']}", 2)
+        loaded = load(options, config_file)
+    except SettingsProblem as problem:
+        warn(problem.warnings)
+        for line in problem.lines[:-1]:
+            typer.echo(f"atlas-sa: error: {line}", err=True)
+        fail(problem.lines[-1], 2)
+    warn(loaded.warnings)
+    try:
+        parse_database_url(loaded.settings.database_url)
     except DatabaseUrlError as exc:
-        fail(str(exc), 2)
-    return settings
+        fail(f"{loaded.origins.name('database_url')}: {exc}", 2)
+    return loaded.settings
 
 
 def safe_url(raw: str) -> str:
@@ -93,6 +115,7 @@ def serve(
     host: Annotated[str | None, typer.Option(help="Address to listen on (default 127.0.0.1).")] = None,
     port: Annotated[int | None, typer.Option(help="Port to listen on (default 8080).")] = None,
     database_url: DatabaseUrlOption = None,
+    config_file: ConfigOption = None,
 ) -> None:
     """Apply pending migrations, then serve the API."""
     import uvicorn  # noqa: PLC0415 - the server is needed only by this command
@@ -101,7 +124,7 @@ def serve(
     from atlas_sa.cli.credentials import ensure_signing_key  # noqa: PLC0415
     from atlas_sa.kit.limits import header_timeout_protocol  # noqa: PLC0415
 
-    settings = load_settings(host=host, port=port, database_url=database_url)
+    settings = load_settings(config_file, host=host, port=port, database_url=database_url)
     keys = server_keys(settings)
     migrate(settings)
     try:
@@ -142,6 +165,7 @@ def server_keys(settings: Settings) -> ServerKeys:
 @app.command("bootstrap")
 def bootstrap_command(
     database_url: DatabaseUrlOption = None,
+    config_file: ConfigOption = None,
     org_name: Annotated[str, typer.Option("--org-name", help="Name of the organization to create.")] = "atlas-sa",
     as_json: Annotated[
         bool, typer.Option("--json", help="Print exactly one JSON object with the ids and credentials.")
@@ -157,7 +181,7 @@ def bootstrap_command(
         CreateOrganizationRequest.model_validate({"name": org_name})
     except ValidationError:
         fail(f"invalid organization name {org_name!r}: 1 to 64 letters, digits, spaces or - _ . ( ) , : & @ + '", 2)
-    settings = load_settings(database_url=database_url)
+    settings = load_settings(config_file, database_url=database_url)
     keys = server_keys(settings)
     migrate(settings)
     try:
@@ -171,12 +195,12 @@ def bootstrap_command(
 
 
 @keys_app.command("rotate")
-def keys_rotate(database_url: DatabaseUrlOption = None) -> None:
+def keys_rotate(database_url: DatabaseUrlOption = None, config_file: ConfigOption = None) -> None:
     """Retire the active token-signing key and create a new one. Tokens signed by the old key keep verifying until
     they expire (one hour)."""
     from atlas_sa.cli.credentials import run_rotate  # noqa: PLC0415
 
-    settings = load_settings(database_url=database_url)
+    settings = load_settings(config_file, database_url=database_url)
     keys = server_keys(settings)
     migrate(settings)
     try:
@@ -187,19 +211,19 @@ def keys_rotate(database_url: DatabaseUrlOption = None) -> None:
 
 
 @db_app.command("upgrade")
-def db_upgrade(database_url: DatabaseUrlOption = None) -> None:
+def db_upgrade(database_url: DatabaseUrlOption = None, config_file: ConfigOption = None) -> None:
     """Apply every pending migration."""
-    settings = load_settings(database_url=database_url)
+    settings = load_settings(config_file, database_url=database_url)
     migrate(settings)
     typer.echo(f"database {safe_url(settings.database_url)} is at the latest schema")
 
 
 @db_app.command("current")
-def db_current(database_url: DatabaseUrlOption = None) -> None:
+def db_current(database_url: DatabaseUrlOption = None, config_file: ConfigOption = None) -> None:
     """Print the schema revision the database is at."""
     from atlas_sa.migrations import current_revision  # noqa: PLC0415
 
-    settings = load_settings(database_url=database_url)
+    settings = load_settings(config_file, database_url=database_url)
     try:
         typer.echo(current_revision(settings.database_url) or "(empty database)")
     except SQLAlchemyError as exc:
