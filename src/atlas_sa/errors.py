@@ -270,6 +270,30 @@ class AddressAlreadyInAccessList(AtlasError):
     detail_template = "The address %s is already on the access list."
 
 
+class MalformedRequest(AtlasError):
+    """RFC 9112 framing the HTTP parser refuses (request line, header syntax, Content-Length, chunked coding)."""
+
+    status = 400
+    error_code = "MALFORMED_REQUEST"
+    detail_template = "Received HTTP request is malformed."
+
+
+class UriTooLong(AtlasError):
+    """RFC 9110 §15.5.15: the request target is longer than the server reads."""
+
+    status = 414
+    error_code = "URI_TOO_LONG"
+    detail_template = "The request target exceeds the limit of %s bytes."
+
+
+class RequestHeaderFieldsTooLarge(AtlasError):
+    """RFC 6585 §5: the header fields, one of them or their number, exceed what the server reads."""
+
+    status = 431
+    error_code = "REQUEST_HEADER_FIELDS_TOO_LARGE"
+    detail_template = "Request header fields exceed the limit of %s %s."
+
+
 class PayloadTooLarge(AtlasError):
     status = 413
     error_code = "PAYLOAD_TOO_LARGE"

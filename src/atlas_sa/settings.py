@@ -66,6 +66,12 @@ class Settings(BaseSettings):
     # the request line and headers likewise within ``header_timeout`` of the first byte or of the connection.
     request_timeout: float = Field(default=30.0, gt=0)
     header_timeout: float = Field(default=10.0, gt=0)
+    # Request heads, checked as they are read (docs/security.md): the request line and header fields in all, one
+    # field's name and value, the number of fields (431 past any), and the request target (414).
+    max_header_bytes: int = Field(default=65_536, ge=1024)
+    max_header_field_bytes: int = Field(default=8192, ge=256)
+    max_header_fields: int = Field(default=100, ge=10)
+    max_url_bytes: int = Field(default=8192, ge=256)
 
     @classmethod
     def settings_customise_sources(

@@ -21,7 +21,7 @@ from urllib.parse import parse_qsl, unquote_plus
 from fastapi import APIRouter
 from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
 from atlas_sa.auth import minting
@@ -78,8 +78,9 @@ class OAuthRoute(APIRoute):
                 return with_rate_headers(request, await original(request))
             except OAuthError as error:
                 return with_rate_headers(request, error_response(error))
-            except (HTTPException, AtlasError):
-                # 413 from the body-size limit (and its kin), 429 from the throttle: the application renders those.
+            except (HTTPException, AtlasError, ClientDisconnect):
+                # 413 from the body-size limit (and its kin), 429 from the throttle: the application renders those;
+                # a client gone mid-body is no fault of ours, and the body limit ends its request quietly.
                 raise
             except Exception as exc:  # noqa: BLE001 - the OAuth contract promises an RFC body even for our own faults
                 # The path and the exception's type only: a form may hold a secret.

@@ -122,7 +122,7 @@ def serve(
 
     from atlas_sa.app import create_app  # noqa: PLC0415
     from atlas_sa.cli.credentials import ensure_signing_key  # noqa: PLC0415
-    from atlas_sa.kit.limits import header_timeout_protocol  # noqa: PLC0415
+    from atlas_sa.kit.limits import http_protocol  # noqa: PLC0415
 
     settings = load_settings(config_file, host=host, port=port, database_url=database_url)
     keys = server_keys(settings)
@@ -142,7 +142,9 @@ def serve(
         server_header=False,
         loop=settings.event_loop,
         timeout_graceful_shutdown=30,
-        http=header_timeout_protocol(settings.header_timeout),
+        http=http_protocol(settings),
+        # No route speaks WebSocket: an Upgrade header is ignored (RFC 9110 §7.8), the request answered as HTTP.
+        ws="none",
     )
     config.load()
     # Everything made so far (modules, routes, models: several hundred thousand objects) lives as long as the

@@ -1,13 +1,19 @@
 """Request limits: body size (413 in Atlas's error form, whether the size is declared up front or streamed), body
-read time (408: the whole body must arrive within the request timeout), and header read time (the request line and
-headers must arrive within the header timeout, enforced in uvicorn's HTTP protocol, below the ASGI app).
+read time (408: the whole body must arrive within the request timeout), and, in uvicorn's HTTP protocol below the
+ASGI app, header read time (408 past the header timeout) and header size (431, or 414 for the request target).
 
 uvicorn closes idle keep-alive connections but has no read timeout for a request's headers or body: a client that
 trickles either holds a connection (and, for a body, a request task and its database session) for as long as it
 likes. The body deadline lives here, at the ASGI level: every ``receive()`` of an unfinished body waits at most until
 ``start + request_timeout``. The header deadline cannot: no ASGI code runs before the headers are complete, so
-:func:`header_timeout_protocol` subclasses uvicorn's httptools protocol with a timer armed when a connection opens
+:func:`http_protocol` subclasses uvicorn's httptools protocol with a timer armed when a connection opens
 and when a request's first byte arrives, disarmed when its headers are complete.
+
+Header sizes are checked as the bytes arrive, so a huge header costs no memory: httptools (llhttp) has no limit of its
+own and joins a field's pieces in one growing string, so the protocol feeds it at most what is left of the limit and
+refuses before feeding more. A request the parser refuses (malformed framing) gets a 400 in Atlas's form rather than
+uvicorn's plain text; every such answer waits for the responses to earlier, pipelined requests, and a request cut
+off mid-body is abandoned: its application task sees the client gone and stops without logging.
 
 The same protocol closes connections in stages (RFC 9112 §9.6), which matters most for those limits: a 408 or 413
 usually goes to a client still sending. Closed at once, a socket with the client's next bytes unread answers them
@@ -19,14 +25,23 @@ its FIN after the response, reads and discards whatever still arrives, and close
 from __future__ import annotations
 
 import asyncio
-import json
 from typing import Any, cast
 
 from starlette.exceptions import HTTPException
+from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from atlas_sa.errors import PayloadTooLarge, RequestTimeout
+from atlas_sa.errors import (
+    AtlasError,
+    MalformedRequest,
+    PayloadTooLarge,
+    RequestHeaderFieldsTooLarge,
+    RequestTimeout,
+    UriTooLong,
+)
+from atlas_sa.kit.negotiation import RequestFormat
 from atlas_sa.kit.rendering import render_error
+from atlas_sa.settings import Settings
 
 
 class BodyTooLarge(HTTPException):
@@ -89,20 +104,21 @@ class BodyLimitMiddleware:
                 complete = not message.get("more_body", False)
             return message
 
-        await self.app(scope, limited_receive, send)
+        try:
+            await self.app(scope, limited_receive, send)
+        except ClientDisconnect:
+            # The client left, or its framing broke (the protocol below answered it), before its body was read:
+            # there is no one to answer and nothing went wrong here. Returning lets uvicorn end the request quietly.
+            return
 
 
-def _timeout_response(timeout: float) -> bytes:
-    error = RequestTimeout(seconds(timeout))
-    body = json.dumps(error.body(), separators=(",", ":")).encode()
-    head = (
-        "HTTP/1.1 408 Request Timeout\r\n"
-        "content-type: application/json\r\n"
-        f"x-error-code: {error.error_code}\r\n"
-        f"content-length: {len(body)}\r\n"
-        "connection: close\r\n\r\n"
-    )
-    return head.encode("ascii") + body
+def wire_response(error: AtlasError) -> bytes:
+    """``error`` as a whole HTTP/1.1 response that ends the connection, for answers given below the ASGI app: the
+    app's own renderer, so the body and headers are those of the same error raised in a route."""
+    response = render_error(error, RequestFormat())
+    lines = [f"HTTP/1.1 {error.status} {error.reason}".encode("ascii")]
+    lines += [name + b": " + value for name, value in response.raw_headers if name != b"connection"]
+    return b"\r\n".join([*lines, b"connection: close", b"", response.body])
 
 
 LINGER_SECONDS = 2.0
@@ -125,30 +141,59 @@ class LingeringTransport:
     def close(self) -> None:
         if self.is_closing():
             return
-        if not self._transport.can_write_eof():
-            self._transport.close()
+        transport = self._transport
+        # A response still buffered means a client that does not read: it is closed once the buffer is sent. (The
+        # FIN would otherwise be sent from asyncio's write callback, where a client gone meanwhile raises unhandled.)
+        if not transport.can_write_eof() or transport.get_write_buffer_size():
+            transport.close()
             return
         self.lingering = True
-        # Sent after the buffered response; the transport keeps reading, and closes by itself at the client's EOF.
-        self._transport.write_eof()
-        self._transport.resume_reading()  # drained even if flow control had paused it
-        self._loop.call_later(LINGER_SECONDS, self._transport.close)
+        try:
+            # Sent after the buffered response; the transport keeps reading, and closes by itself at the client's EOF.
+            transport.write_eof()
+        except OSError:
+            # ENOTCONN: the client has already gone (it closed, and our last bytes drew its reset). Nothing to drain.
+            transport.close()
+            return
+        transport.resume_reading()  # drained even if flow control had paused it
+        self._loop.call_later(LINGER_SECONDS, transport.close)
 
 
-def header_timeout_protocol(timeout: float) -> Any:
-    """uvicorn's ``http`` protocol class, with a deadline on reading a request's line and headers: past it, the
-    connection gets a 408 in Atlas's error form and is closed. ``"auto"`` (no header deadline) where httptools,
-    the protocol this extends, is not installed."""
+class _Refused(Exception):
+    """Raised in a parser callback to stop parsing a request that broke a limit; httptools reports it as a parser
+    error, which uvicorn answers through ``send_400_response``."""
+
+
+def http_protocol(settings: Settings) -> Any:
+    """uvicorn's ``http`` protocol class with the header deadline and size limits of ``settings`` and Atlas-form
+    answers to malformed requests. ``"auto"`` (none of that) where httptools, the protocol this extends, is not
+    installed."""
     try:
         from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol  # noqa: PLC0415 - serve only
     except ImportError:  # pragma: no cover - httptools is a locked dependency
         return "auto"
 
-    response = _timeout_response(timeout)
+    timeout = settings.header_timeout
+    head_limit = settings.max_header_bytes
+    field_limit = settings.max_header_field_bytes
+    fields_limit = settings.max_header_fields
+    url_limit = settings.max_url_bytes
 
-    class HeaderTimeoutProtocol(HttpToolsProtocol):
+    class AtlasHttpProtocol(HttpToolsProtocol):
         _header_timer: asyncio.TimerHandle | None = None
         _lingering: LingeringTransport
+        # Reading a request's line and headers (else its body), and how many fields it has sent (trailers included).
+        _in_head = True
+        _fields = 0
+        # Bytes fed to the parser since it last delivered something (headers complete, body bytes, a chunk's size,
+        # the message's end): the head so far, or the framing (chunk extensions, trailers) between body bytes.
+        _unparsed = 0
+        _progress = False
+        # Once a request is refused (or upgraded), nothing more is read; ``_deferred`` holds the refusal while
+        # earlier pipelined requests are still being answered.
+        _stopped = False
+        _refusal: AtlasError | None = None
+        _deferred: bytes | None = None
 
         def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
             self._lingering = LingeringTransport(transport, self.loop)
@@ -156,21 +201,120 @@ def header_timeout_protocol(timeout: float) -> Any:
             self._arm()
 
         def data_received(self, data: bytes) -> None:
-            if not self._lingering.lingering:  # once the response is out, what the client still sends is dropped
-                super().data_received(data)
+            # Once the response is out, or a request refused, what the client still sends is dropped.
+            view = memoryview(data)
+            while view and not (self._stopped or self._lingering.lingering):
+                room = head_limit - self._unparsed
+                part, view = view[:room], view[room:]
+                self._progress = False
+                super().data_received(part)  # type: ignore[arg-type] # httptools reads any buffer
+                self._unparsed = 0 if self._progress else self._unparsed + len(part)
+                if self._unparsed >= head_limit and not self._stopped:
+                    self._refuse(RequestHeaderFieldsTooLarge(head_limit, "bytes in all"))
+
+        # --- parser callbacks ----------------------------------------------------------------------------------
 
         def on_message_begin(self) -> None:
             super().on_message_begin()
+            self._fields = 0
             if self._header_timer is None:
                 self._arm()
+
+        def on_url(self, url: bytes) -> None:
+            if len(self.url) + len(url) > url_limit:
+                self._stop(UriTooLong(url_limit))
+            super().on_url(url)
+
+        def on_header(self, name: bytes, value: bytes) -> None:
+            self._fields += 1
+            if self._fields > fields_limit:
+                self._stop(RequestHeaderFieldsTooLarge(fields_limit, "fields"))
+            if len(name) + len(value) > field_limit:
+                self._stop(RequestHeaderFieldsTooLarge(field_limit, "bytes per field"))
+            if self._in_head:
+                # Trailer fields are counted but dropped: uvicorn would append them to the headers the application
+                # has already read, and no route uses them (RFC 9110 §6.5.1 lets a recipient discard them).
+                super().on_header(name, value)
 
         def on_headers_complete(self) -> None:
             self._disarm()
             super().on_headers_complete()
+            self._in_head = False
+            self._progress = True
+            if self.parser.should_upgrade():
+                # llhttp stops framing at an Upgrade (or CONNECT) request, its body included, as if the protocol
+                # switched, which never happens here: nothing after it can be framed safely, so the request is
+                # answered as HTTP and the connection ends with that answer.
+                self.cycle.keep_alive = False
+                self._stopped = True
+
+        def on_body(self, body: bytes) -> None:
+            self._progress = True
+            super().on_body(body)
+
+        def on_chunk_header(self) -> None:
+            self._progress = True
+
+        def on_chunk_complete(self) -> None:
+            self._progress = True
+
+        def on_message_complete(self) -> None:
+            self._in_head = self._progress = True
+            super().on_message_complete()
+
+        # --- answers below the application ---------------------------------------------------------------------
+
+        def send_400_response(self, msg: str) -> None:
+            # uvicorn's answer to a parser error (logged by it as a warning), in Atlas's form; or the limit a
+            # callback stopped the parser for.
+            self._refuse(self._refusal or MalformedRequest())
+
+        def _unsupported_upgrade_warning(self) -> None:
+            # ``serve`` runs without WebSocket support (no route speaks it): an Upgrade header is ignored and the
+            # request answered as HTTP (RFC 9110 §7.8), which is no cause for uvicorn's install-a-library warning.
+            pass
+
+        def on_response_complete(self) -> None:
+            last = not self.pipeline
+            super().on_response_complete()
+            if last and self._deferred is not None:
+                self._send_and_close(self._deferred)
+
+        def _stop(self, error: AtlasError) -> None:
+            self._refusal = error
+            raise _Refused
+
+        def _refuse(self, error: AtlasError) -> None:
+            """Answer ``error`` and end the connection, after the responses still owed to earlier requests."""
+            self._stopped = True
+            self._disarm()
+            response = wire_response(error)
+            cycle = self.cycle
+            if cycle is None or cycle.response_complete:
+                self._send_and_close(response)
+            elif self._in_head:
+                self._deferred = response  # a new request, after ones still being answered
+            elif self.pipeline and self.pipeline[0][0] is cycle:
+                self.pipeline.popleft()  # this request's body broke before its turn came: it never runs
+                self._deferred = response
+            elif not cycle.response_started:
+                # This request's body broke while its application task reads it: the task sees the client gone.
+                cycle.disconnected = True
+                cycle.message_event.set()
+                self._send_and_close(response)
+            else:
+                cycle.keep_alive = False  # answered already (mid-body): the connection ends with that response
+
+        def _send_and_close(self, response: bytes) -> None:
+            if not self.transport.is_closing():
+                self.transport.write(response)
+                self.transport.close()
 
         def connection_lost(self, exc: Exception | None) -> None:
             self._disarm()
             super().connection_lost(exc)
+
+        # --- header deadline -----------------------------------------------------------------------------------
 
         def _arm(self) -> None:
             self._header_timer = self.loop.call_later(timeout, self._headers_timed_out)
@@ -182,8 +326,10 @@ def header_timeout_protocol(timeout: float) -> Any:
 
         def _headers_timed_out(self) -> None:
             self._header_timer = None
-            if not self.transport.is_closing():
-                self.transport.write(response)
-                self.transport.close()
+            if self.cycle is not None and not self.cycle.response_complete:
+                # Still answering an earlier request, reading paused meanwhile: the wait is ours, not the client's.
+                self._arm()
+                return
+            self._refuse(RequestTimeout(seconds(timeout)))
 
-    return HeaderTimeoutProtocol
+    return AtlasHttpProtocol
