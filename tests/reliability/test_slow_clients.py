@@ -22,6 +22,7 @@ from atlas_sa.app import create_app
 from atlas_sa.kit.clock import FrozenClock
 from atlas_sa.kit.db import Database
 from atlas_sa.settings import Settings
+from tests.support.raw import read_all, split_response
 from tests.support.server import ATLAS_SA, LiveServer, bootstrap, live_server
 
 pytestmark = pytest.mark.slow
@@ -57,22 +58,6 @@ def _close_sockets() -> Iterator[None]:
     yield
     while _open:
         _open.pop().close()
-
-
-def read_all(sock: socket.socket) -> bytes:
-    """Everything until the server closes the connection."""
-    data = b""
-    while chunk := sock.recv(65536):
-        data += chunk
-    return data
-
-
-def split_response(raw: bytes) -> tuple[int, dict[str, str], bytes]:
-    head, _, body = raw.partition(b"\r\n\r\n")
-    lines = head.decode("latin-1").split("\r\n")
-    status = int(lines[0].split(" ")[1])
-    headers = {k.strip().lower(): v.strip() for k, _, v in (line.partition(":") for line in lines[1:])}
-    return status, headers, body
 
 
 def assert_408(raw: bytes, seconds: float) -> None:
