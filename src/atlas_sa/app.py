@@ -33,11 +33,18 @@ _NO_TELEMETRY: TelemetryConfig = {"tracing": False, "metrics": False, "logs": Fa
 
 
 def create_app(
-    settings: Settings | None = None, *, clock: Clock | None = None, database: Database | None = None
+    settings: Settings | None = None,
+    *,
+    clock: Clock | None = None,
+    database: Database | None = None,
+    keys: ServerKeys | None = None,
 ) -> FastAPI:
+    """The application. ``atlas-sa serve`` passes the ``keys`` it checked against the database
+    (:mod:`atlas_sa.auth.masterkey`); without them the configured key, or an existing development key file, is used."""
     settings = settings or Settings()
     db = database or Database(settings.database_url, pool_size=settings.db_pool_size)
-    state = AppState(settings=settings, db=db, clock=clock or SystemClock(), keys=ServerKeys.from_settings(settings))
+    keys = keys or ServerKeys.from_settings(settings)
+    state = AppState(settings=settings, db=db, clock=clock or SystemClock(), keys=keys)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:

@@ -4,6 +4,7 @@ Which source wins, and how a file is chosen, is :mod:`atlas_sa.config`'s; this c
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Literal
 
 from pydantic import Field, SecretStr, model_validator
@@ -28,6 +29,9 @@ class Settings(BaseSettings):
     issuer: str | None = None
     # The master key (atlas_sa.kit.crypto); checked here so that every command refuses a short one alike.
     secret_key: SecretStr | None = Field(default=None, min_length=16)
+    # Where a development master key is generated and kept when the database is not a SQLite file (whose key lives
+    # beside it); without it, PostgreSQL needs ``secret_key``. Never the current directory (docs/security.md).
+    data_dir: Path | None = None
     trusted_proxies: list[str] = Field(default_factory=list)
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     # One line per request on stderr; the benchmarks turn it off (it costs ~10% of a cheap request).

@@ -5,7 +5,9 @@ from __future__ import annotations
 import json
 import re
 import sqlite3
+import subprocess
 from contextlib import closing
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -13,9 +15,9 @@ import jwt
 
 from tests.cli.test_main import run
 from tests.support.client import accept
-from tests.support.server import live_server
+from tests.support.server import ATLAS_SA, live_server
 
-KEYS = {"orgId", "groupId", "clientId", "clientSecret", "publicKey", "privateKey"}
+KEYS = {"orgId", "groupId", "clientId", "clientSecret", "secretExpiresAt", "publicKey", "privateKey", "database"}
 
 
 def token(base_url: str, client_id: str, secret: str) -> str:
@@ -39,6 +41,9 @@ def test_bootstrap_json_credentials_work(tmp_path: Path) -> None:
     assert re.fullmatch(r"mdb_sa_sk_[A-Za-z0-9_-]{40}", made["clientSecret"])
     assert re.fullmatch(r"[a-z]{8}", made["publicKey"])
     assert re.fullmatch(r"[0-9a-f-]{36}", made["privateKey"])
+    assert made["database"] == url
+    expires = datetime.strptime(made["secretExpiresAt"], "%Y-%m-%dT%H:%M:%S%z")
+    assert abs(expires - datetime.now(UTC) - timedelta(hours=8760)) < timedelta(minutes=5)
 
     with live_server(url) as server:
         headers = {
@@ -67,9 +72,48 @@ def test_bootstrap_human_output(tmp_path: Path) -> None:
     assert "clientSecret  mdb_sa_sk_" in result.stdout
     assert "curl -s -u 'mdb_sa_id_" in result.stdout
     assert "/api/oauth/token" in result.stdout
-    # Two runs make two organizations with distinct credentials.
-    second = run("bootstrap", "--database-url", url, "--json")
-    assert json.loads(second.stdout)["clientId"] not in result.stdout
+    assert f"in the database {url}." in result.stdout
+    assert re.search(r"expires       20\d\d-\d\d-\d\dT\d\d:\d\d:\d\dZ", result.stdout)
+
+
+def test_a_second_bootstrap_of_the_same_name_is_refused(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'twice.db'}"
+    first = json.loads(run("bootstrap", "--database-url", url, "--json").stdout)
+    again = run("bootstrap", "--database-url", url, "--json")
+    assert again.returncode == 1
+    assert again.stdout == ""
+    assert again.stderr == (
+        f'atlas-sa: error: database {url} already has an organization named "atlas-sa" (orgId {first["orgId"]}): '
+        "choose another --org-name, or add --force for a second one of that name\n"
+    )
+    # Another name, or --force, makes another organization with distinct credentials.
+    other = json.loads(run("bootstrap", "--database-url", url, "--json", "--org-name", "other").stdout)
+    forced = json.loads(run("bootstrap", "--database-url", url, "--json", "--force").stdout)
+    assert len({first["orgId"], other["orgId"], forced["orgId"]}) == 3
+    assert forced["clientId"] != first["clientId"]
+
+
+def test_bootstrap_shell_lines_set_the_credentials(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'shell.db'}"
+    script = f'eval "$({ATLAS_SA} bootstrap --shell --database-url {url})"; printf "%s\\n" "$ORG_ID" "$CLIENT_ID" '
+    script += '"$CLIENT_SECRET" "$PUBLIC_KEY" "$PRIVATE_KEY"'
+    result = subprocess.run(["bash", "-c", script], capture_output=True, text=True, timeout=60, check=True)
+    org_id, client_id, secret, public_key, private_key = result.stdout.split()
+    assert client_id.startswith("mdb_sa_id_")
+    assert secret.startswith("mdb_sa_sk_")
+    # What was set goes to the terminal, the secrets themselves only into the shell.
+    assert f"(orgId {org_id}) in the database {url}" in result.stderr
+    assert "secret expires 20" in result.stderr
+    assert secret not in result.stderr
+    assert private_key not in result.stderr
+    with live_server(url) as server:
+        assert token(server.base_url, client_id, secret)
+        digest = httpx.get(
+            f"{server.base_url}/api/atlas/v2/orgs/{org_id}",
+            headers=accept("2023-01-01"),
+            auth=httpx.DigestAuth(public_key, private_key),
+        )
+        assert digest.status_code == 200, digest.text
 
 
 def test_bootstrap_refuses_a_bad_name(tmp_path: Path) -> None:

@@ -7,6 +7,7 @@ import json
 import os
 import signal
 import socket
+import stat
 import subprocess
 from pathlib import Path
 
@@ -18,7 +19,9 @@ from tests.support.client import accept
 from tests.support.server import ATLAS_SA, free_port, live_server
 
 
-def run(*args: str, timeout: float = 60, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+def run(
+    *args: str, timeout: float = 60, env: dict[str, str] | None = None, cwd: Path | None = None
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [ATLAS_SA, *args],
         capture_output=True,
@@ -26,6 +29,7 @@ def run(*args: str, timeout: float = 60, env: dict[str, str] | None = None) -> s
         timeout=timeout,
         check=False,
         env={**os.environ, **env} if env else None,
+        cwd=cwd,
     )
 
 
@@ -52,11 +56,11 @@ def test_serve_migrates_and_answers(tmp_path: Path) -> None:
     assert (tmp_path / "fresh.db").exists()
 
 
-def test_serve_on_postgresql(postgresql_url: str) -> None:
+def test_serve_on_postgresql(own_postgres: str) -> None:
     # Beside a PostgreSQL database there is no file to keep a development key in: both processes get one.
     env = {"ATLAS_SA_SECRET_KEY": "cli-test-master-key-0123456789"}
-    with live_server(postgresql_url, env=env) as server:
-        made = json.loads(run("bootstrap", "--database-url", postgresql_url, "--json", env=env).stdout)
+    with live_server(own_postgres, env=env) as server:
+        made = json.loads(run("bootstrap", "--database-url", own_postgres, "--json", env=env).stdout)
         headers = bearer_headers(server.base_url, made["clientId"], made["clientSecret"])
         response = httpx.get(f"{server.base_url}/api/atlas/v2/orgs", headers=headers)
         assert response.status_code == 200
@@ -88,7 +92,8 @@ def test_busy_port_is_one_line(tmp_path: Path) -> None:
     ],
 )
 def test_bad_database_url_is_one_line(url: str, needle: str) -> None:
-    result = run("serve", "--database-url", url, "--port", str(free_port()))
+    env = {"ATLAS_SA_SECRET_KEY": "cli-test-master-key-0123456789"}
+    result = run("serve", "--database-url", url, "--port", str(free_port()), env=env)
     assert result.returncode != 0
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1, result.stderr
@@ -99,6 +104,11 @@ def test_bad_database_url_is_one_line(url: str, needle: str) -> None:
 
 def test_db_upgrade_and_current(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'c.db'}"
+    # Asking about a database that is not there creates nothing.
+    missing = run("db", "current", "--database-url", url)
+    assert (missing.returncode, missing.stderr) == (1, f"atlas-sa: error: no database at {url}\n")
+    assert list(tmp_path.iterdir()) == []
+    (tmp_path / "c.db").touch()
     assert run("db", "current", "--database-url", url).stdout.strip() == "(empty database)"
     upgraded = run("db", "upgrade", "--database-url", url)
     assert upgraded.returncode == 0, upgraded.stderr
@@ -139,3 +149,17 @@ async def test_accepted_connections_have_nagle_off() -> None:
     finally:
         server.close()
         await server.wait_closed()
+
+
+def test_sqlite_files_are_private(tmp_path: Path) -> None:
+    # The database and the -wal and -shm files SQLite makes beside it hold secret hashes and sealed keys: 0600 like
+    # the key file, whatever the umask leaves.
+    path = tmp_path / "private.db"
+    upgraded = run("db", "upgrade", "--database-url", f"sqlite:///{path}")
+    assert upgraded.returncode == 0, upgraded.stderr
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    path.unlink()
+    with live_server(f"sqlite:///{path}") as server:
+        assert httpx.get(f"{server.base_url}/readyz").json()["database"] == "ok"  # a connection is open
+        files = {p.name: stat.S_IMODE(p.stat().st_mode) for p in tmp_path.iterdir()}
+    assert files == dict.fromkeys(("private.db", "private.db-wal", "private.db-shm", "private.db.key"), 0o600)

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from cryptography.exceptions import InvalidTag
 
-from atlas_sa.kit.crypto import KeyError_, ServerKeys, default_key_path, load_or_create_key_file
+from atlas_sa.kit.crypto import KeyError_, MissingKeyFile, ServerKeys, key_file_path, load_or_create_key_file
 from atlas_sa.settings import Settings
 
 
@@ -41,13 +41,32 @@ def test_short_master_refused() -> None:
 
 def test_development_key_file(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'dev.db'}"
-    path = default_key_path(url)
+    path = key_file_path(Settings(database_url=url))
     assert path == tmp_path / "dev.db.key"
-    first = ServerKeys.from_settings(Settings(database_url=url))
+    with pytest.raises(MissingKeyFile):
+        ServerKeys.from_settings(Settings(database_url=url))  # made only when asked (the CLI checks the database)
+    first = ServerKeys.from_settings(Settings(database_url=url), create=True)
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     again = ServerKeys.from_settings(Settings(database_url=url))
     assert first == again, "a restart must keep the key it generated"
+    assert first.check_value == again.check_value != ServerKeys.from_master("x" * 32).check_value
     assert load_or_create_key_file(path) == path.read_text().strip()
+    assert [p.name for p in tmp_path.iterdir()] == ["dev.db.key"], "no draft left behind"
+
+
+def test_the_key_file_never_depends_on_the_current_directory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    # A relative SQLite path: the key is beside the file, named absolutely.
+    assert key_file_path(Settings(database_url="sqlite:///./atlas-sa.db")) == tmp_path / "atlas-sa.db.key"
+    postgres = "postgresql+psycopg://u@h/db"
+    with pytest.raises(KeyError_, match=r"ATLAS_SA_SECRET_KEY .*ATLAS_SA_DATA_DIR"):
+        key_file_path(Settings(database_url=postgres))
+    data = tmp_path / "data"
+    assert key_file_path(Settings(database_url=postgres, data_dir=data)) == data / "atlas-sa.key"
+    # In memory there is no file at all: the key lives as long as the database.
+    memory = ServerKeys.from_settings(Settings(database_url="sqlite://"))
+    assert memory != ServerKeys.from_settings(Settings(database_url="sqlite://"))
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_production_requires_key() -> None:

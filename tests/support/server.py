@@ -39,12 +39,13 @@ class LiveServer:
 
 @contextmanager
 def live_server(
-    database_url: str, *, env: dict[str, str] | None = None, port: int | None = None
+    database_url: str, *, env: dict[str, str] | None = None, port: int | None = None, cwd: Path | None = None
 ) -> Iterator[LiveServer]:
     port = port or free_port()
     process = subprocess.Popen(
         [ATLAS_SA, "serve", "--port", str(port), "--database-url", database_url],
         env={**os.environ, "ATLAS_SA_LOG_LEVEL": "warning", **(env or {})},
+        cwd=cwd,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
     )

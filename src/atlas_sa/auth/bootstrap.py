@@ -9,6 +9,7 @@ private key. It runs in the caller's unit of work (never over HTTP), so the CLI 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -33,6 +34,7 @@ class BootstrapCredentials:
     group_id: str | None
     client_id: str
     client_secret: str
+    secret_expires_at: datetime
     public_key: str
     private_key: str
 
@@ -42,6 +44,8 @@ class BootstrapCredentials:
             "groupId": self.group_id,
             "clientId": self.client_id,
             "clientSecret": self.client_secret,
+            # Atlas's form of timestamps (ISO 8601, UTC, whole seconds).
+            "secretExpiresAt": self.secret_expires_at.strftime("%Y-%m-%dT%H:%M:%SZ"),
             "publicKey": self.public_key,
             "privateKey": self.private_key,
         }
@@ -81,6 +85,7 @@ async def bootstrap(
         group_id=group_id,
         client_id=owner.account.client_id,
         client_secret=owner.secret_value,
+        secret_expires_at=owner.secret.expires_at,
         public_key=public_key,
         private_key=private_key,
     )

@@ -1,4 +1,5 @@
-"""All SQL about credentials: service-account secrets as the token endpoint sees them, issued tokens, signing keys."""
+"""All SQL about credentials: service-account secrets as the token endpoint sees them, issued tokens, signing keys,
+the master key's check value."""
 
 from __future__ import annotations
 
@@ -6,10 +7,20 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import NamedTuple
 
-from sqlalchemy import bindparam, delete, select, update
+from sqlalchemy import bindparam, delete, literal, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from atlas_sa.models import AccessToken, Base, ProjectAssignment, ServiceAccount, ServiceAccountSecret, SigningKey
+from atlas_sa.models import (
+    AccessToken,
+    ApiKey,
+    Base,
+    MasterKeyCheck,
+    ProjectAssignment,
+    ServiceAccount,
+    ServiceAccountSecret,
+    SigningKey,
+)
 
 _ACCOUNTS = Base.metadata.tables[ServiceAccount.__tablename__]
 _SECRETS = Base.metadata.tables[ServiceAccountSecret.__tablename__]
@@ -140,3 +151,35 @@ class SigningKeyRepository:
 
     async def retire_active(self, when: datetime) -> None:
         await self.session.execute(update(SigningKey).where(SigningKey.retired_at.is_(None)).values(retired_at=when))
+
+
+class MasterKeyRepository:
+    _ROW = 1
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def recorded(self) -> str | None:
+        statement = select(MasterKeyCheck.check_value).where(MasterKeyCheck.id == self._ROW)
+        return (await self.session.execute(statement)).scalar_one_or_none()
+
+    async def record(self, check_value: str, when: datetime) -> None:
+        """Insert the check value unless a row is there already (another process won the race: the caller reads
+        back which value stands)."""
+        dialect = postgresql if self.session.get_bind().dialect.name == "postgresql" else sqlite
+        statement = (
+            dialect.insert(MasterKeyCheck)
+            .values(id=self._ROW, check_value=check_value, recorded_at=when)
+            .on_conflict_do_nothing(index_elements=[MasterKeyCheck.id])
+        )
+        await self.session.execute(statement)
+
+    async def holds_key_material(self) -> bool:
+        """Whether anything stored depends on a master key: a check value, a sealed row, a hashed secret."""
+        for model in (MasterKeyCheck, SigningKey, ApiKey, ServiceAccountSecret):
+            if (await self.session.execute(select(literal(1)).select_from(model).limit(1))).first() is not None:
+                return True
+        return False
+
+    async def sealed_api_keys(self) -> Sequence[bytes]:
+        return (await self.session.execute(select(ApiKey.private_key_encrypted))).scalars().all()

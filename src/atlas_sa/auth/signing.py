@@ -32,7 +32,7 @@ from atlas_sa.models import SigningKey
 
 ALGORITHM = "ES256"
 TOKEN_LIFETIME = timedelta(seconds=3600)
-_SEAL_CONTEXT = b"signing-key"
+SEAL_CONTEXT = b"signing-key"
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,7 +62,7 @@ def new_signing_key(keys: ServerKeys, now: datetime) -> SigningKey:
     return SigningKey(
         kid=kid,
         algorithm=ALGORITHM,
-        private_key_encrypted=keys.encrypt(pem, context=_SEAL_CONTEXT),
+        private_key_encrypted=keys.encrypt(pem, context=SEAL_CONTEXT),
         public_jwk=jwk,
         created_at=now,
         retired_at=None,
@@ -89,7 +89,7 @@ class KeyRing:
             await repository.add(row)
         private = self._private.get(row.kid)
         if private is None:
-            pem = self._keys.decrypt(row.private_key_encrypted, context=_SEAL_CONTEXT)
+            pem = self._keys.decrypt(row.private_key_encrypted, context=SEAL_CONTEXT)
             loaded = serialization.load_pem_private_key(pem, password=None)
             assert isinstance(loaded, ec.EllipticCurvePrivateKey)
             private = self._private[row.kid] = loaded

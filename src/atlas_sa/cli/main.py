@@ -1,7 +1,9 @@
 """``atlas-sa serve | bootstrap | keys rotate | db upgrade | db current``.
 
-Failures a user can cause (a bad database URL, an unreachable database, a busy port) end with one line on stderr
-and a non-zero exit code, never a traceback.
+Failures a user can cause (a bad database URL, an unreachable database, a busy port, a master key the database was
+not made with) end with one line on stderr and a non-zero exit code, never a traceback. Every command that writes
+credentials, and ``serve``, first checks that the master key is the database's (:mod:`atlas_sa.auth.masterkey`);
+``db upgrade`` and ``db current`` never touch keys.
 """
 
 from __future__ import annotations
@@ -10,10 +12,12 @@ import asyncio
 import errno
 import gc
 import json
+import shlex
 import socket
 import sys
+from collections.abc import Coroutine
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import Annotated, Any, NoReturn, TypeVar
 
 import typer
 from pydantic import ValidationError
@@ -21,9 +25,11 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from atlas_sa import __version__
 from atlas_sa.config import SettingsProblem, load
-from atlas_sa.kit.crypto import KeyError_, ServerKeys
-from atlas_sa.kit.db import DatabaseUrlError, parse_database_url
+from atlas_sa.kit.crypto import KeyError_, check_key_settings
+from atlas_sa.kit.db import DatabaseUrlError, describe_database, parse_database_url, sqlite_file_missing
 from atlas_sa.settings import Settings
+
+T = TypeVar("T")
 
 app = typer.Typer(help="atlas-sa: a self-hostable Atlas Admin API v2 Service Accounts server.", no_args_is_help=True)
 db_app = typer.Typer(help="Database schema management.", no_args_is_help=True)
@@ -46,6 +52,22 @@ ConfigOption = Annotated[
         "Options outrank the environment, which outranks the file.",
     ),
 ]
+
+
+def show_version(value: bool) -> None:
+    if value:
+        typer.echo(__version__)
+        raise typer.Exit
+
+
+@app.callback()
+def main_options(
+    _version: Annotated[
+        bool,
+        typer.Option("--version", callback=show_version, is_eager=True, help="Print the version and exit."),
+    ] = False,
+) -> None:
+    """atlas-sa: a self-hostable Atlas Admin API v2 Service Accounts server."""
 
 
 def fail(message: str, code: int = 1) -> NoReturn:
@@ -76,8 +98,32 @@ def load_settings(config_file: Path | None = None, **options: object) -> Setting
     return loaded.settings
 
 
+def load_key_settings(config_file: Path | None = None, **options: object) -> Settings:
+    """Settings for a command that uses the master key: refused at once when they can give none."""
+    settings = load_settings(config_file, **options)
+    try:
+        check_key_settings(settings)
+    except KeyError_ as exc:
+        fail(str(exc), 2)
+    return settings
+
+
 def safe_url(raw: str) -> str:
-    return parse_database_url(raw).render_as_string(hide_password=True)
+    return describe_database(parse_database_url(raw))
+
+
+def run_with_keys(settings: Settings, work: Coroutine[Any, Any, T]) -> T:
+    """Run a command's database work; a key or database failure ends the command with one line."""
+    from atlas_sa.auth.masterkey import DatabaseKeyError  # noqa: PLC0415 - keeps `--help` and `db` commands lean
+
+    try:
+        return asyncio.run(work)
+    except DatabaseKeyError as exc:
+        fail(f"cannot use database {safe_url(settings.database_url)}: {exc}")
+    except KeyError_ as exc:
+        fail(str(exc))
+    except SQLAlchemyError as exc:
+        fail(f"cannot use database {safe_url(settings.database_url)}: {type(exc).__name__}")
 
 
 def migrate(settings: Settings) -> None:
@@ -121,20 +167,15 @@ def serve(
     import uvicorn  # noqa: PLC0415 - the server is needed only by this command
 
     from atlas_sa.app import create_app  # noqa: PLC0415
-    from atlas_sa.cli.credentials import ensure_signing_key  # noqa: PLC0415
+    from atlas_sa.cli.credentials import start_up  # noqa: PLC0415
     from atlas_sa.kit.limits import http_protocol  # noqa: PLC0415
 
-    settings = load_settings(config_file, host=host, port=port, database_url=database_url)
-    keys = server_keys(settings)
+    settings = load_key_settings(config_file, host=host, port=port, database_url=database_url)
     migrate(settings)
-    try:
-        # The first signing key is made on first start, so the published JWKS is never empty.
-        asyncio.run(ensure_signing_key(settings, keys))
-    except SQLAlchemyError as exc:
-        fail(f"cannot use database {safe_url(settings.database_url)}: {type(exc).__name__}")
+    started = run_with_keys(settings, start_up(settings))
     sock = bind_socket(settings.host, settings.port)
     config = uvicorn.Config(
-        create_app(settings),
+        create_app(settings, keys=started.keys),
         log_level=settings.log_level,
         access_log=settings.access_log,
         forwarded_allow_ips=",".join(settings.trusted_proxies) or None,
@@ -153,15 +194,20 @@ def serve(
     # connections; 56 ms frozen, docs/performance.md).
     gc.collect()
     gc.freeze()
-    typer.echo(f"atlas-sa {__version__} serving on http://{settings.host}:{sock.getsockname()[1]}", err=True)
+    database = safe_url(settings.database_url)
+    typer.echo(
+        f"atlas-sa {__version__} serving on http://{settings.host}:{sock.getsockname()[1]} "
+        f"with the database {database}",
+        err=True,
+    )
+    if not started.has_organization:
+        # What a new user needs next; bootstrap must write to this same database, whatever folder it runs in.
+        typer.echo(
+            f"No organization yet: create the first one and its credentials with\n"
+            f"  atlas-sa bootstrap --database-url {shlex.quote(database)}",
+            err=True,
+        )
     uvicorn.Server(config).run(sockets=[sock])
-
-
-def server_keys(settings: Settings) -> ServerKeys:
-    try:
-        return ServerKeys.from_settings(settings)
-    except KeyError_ as exc:
-        fail(str(exc))
 
 
 @app.command("bootstrap")
@@ -172,28 +218,65 @@ def bootstrap_command(
     as_json: Annotated[
         bool, typer.Option("--json", help="Print exactly one JSON object with the ids and credentials.")
     ] = False,
+    as_shell: Annotated[
+        bool,
+        typer.Option(
+            "--shell",
+            help="Print `export NAME=value` lines for eval: ORG_ID, GROUP_ID, CLIENT_ID, CLIENT_SECRET, "
+            "PUBLIC_KEY, PRIVATE_KEY (what they are goes to stderr).",
+        ),
+    ] = False,
+    force: Annotated[
+        bool, typer.Option("--force", help="Create the organization even if one of that name exists.")
+    ] = False,
 ) -> None:
     """Create an organization, a project, an ORG_OWNER service account and an ORG_OWNER API key; print their
     credentials once."""
-    from atlas_sa.cli.credentials import describe, run_bootstrap  # noqa: PLC0415 - keeps `serve` start-up lean
+    from atlas_sa.cli.credentials import OrgNameTaken, describe, run_bootstrap  # noqa: PLC0415 - lean `serve`
     from atlas_sa.orgs.schemas import CreateOrganizationRequest  # noqa: PLC0415
 
+    if as_json and as_shell:
+        fail("choose one of --json and --shell", 2)
     try:
         # The API's own rule for organization names.
         CreateOrganizationRequest.model_validate({"name": org_name})
     except ValidationError:
         fail(f"invalid organization name {org_name!r}: 1 to 64 letters, digits, spaces or - _ . ( ) , : & @ + '", 2)
-    settings = load_settings(config_file, database_url=database_url)
-    keys = server_keys(settings)
+    settings = load_key_settings(config_file, database_url=database_url)
+    database = safe_url(settings.database_url)
     migrate(settings)
     try:
-        credentials = asyncio.run(run_bootstrap(settings, keys, org_name))
-    except SQLAlchemyError as exc:
-        fail(f"cannot use database {safe_url(settings.database_url)}: {type(exc).__name__}")
+        credentials = run_with_keys(settings, run_bootstrap(settings, org_name, force=force))
+    except OrgNameTaken as taken:
+        fail(
+            f'database {database} already has an organization named "{taken.name}" (orgId {taken.org_id}): '
+            "choose another --org-name, or add --force for a second one of that name"
+        )
     if as_json:
-        typer.echo(json.dumps(credentials.as_json()))
+        typer.echo(json.dumps({**credentials.as_json(), "database": database}))
+    elif as_shell:
+        for name, value in shell_variables(credentials.as_json()).items():
+            typer.echo(f"export {name}={shlex.quote(value)}")
+        typer.echo(
+            f'Created organization "{org_name}" (orgId {credentials.org_id}) in the database {database}; its service '
+            f"account's secret expires {credentials.as_json()['secretExpiresAt']}. Set in your shell: "
+            f"{', '.join(shell_variables(credentials.as_json()))}. The secrets are shown nowhere else: keep them.",
+            err=True,
+        )
     else:
-        typer.echo(describe(credentials, org_name, settings.issuer_url))
+        typer.echo(describe(credentials, org_name, settings.issuer_url, database))
+
+
+def shell_variables(made: dict[str, str | None]) -> dict[str, str]:
+    names = {
+        "orgId": "ORG_ID",
+        "groupId": "GROUP_ID",
+        "clientId": "CLIENT_ID",
+        "clientSecret": "CLIENT_SECRET",
+        "publicKey": "PUBLIC_KEY",
+        "privateKey": "PRIVATE_KEY",
+    }
+    return {name: made[field] or "" for field, name in names.items()}
 
 
 @keys_app.command("rotate")
@@ -202,13 +285,9 @@ def keys_rotate(database_url: DatabaseUrlOption = None, config_file: ConfigOptio
     they expire (one hour)."""
     from atlas_sa.cli.credentials import run_rotate  # noqa: PLC0415
 
-    settings = load_settings(config_file, database_url=database_url)
-    keys = server_keys(settings)
+    settings = load_key_settings(config_file, database_url=database_url)
     migrate(settings)
-    try:
-        kid = asyncio.run(run_rotate(settings, keys))
-    except SQLAlchemyError as exc:
-        fail(f"cannot use database {safe_url(settings.database_url)}: {type(exc).__name__}")
+    kid = run_with_keys(settings, run_rotate(settings))
     typer.echo(f"new signing key {kid}; the previous key verifies its tokens until they expire")
 
 
@@ -226,6 +305,9 @@ def db_current(database_url: DatabaseUrlOption = None, config_file: ConfigOption
     from atlas_sa.migrations import current_revision  # noqa: PLC0415
 
     settings = load_settings(config_file, database_url=database_url)
+    if sqlite_file_missing(parse_database_url(settings.database_url)):
+        # Asking must not create: SQLite would leave an empty file behind.
+        fail(f"no database at {safe_url(settings.database_url)}")
     try:
         typer.echo(current_revision(settings.database_url) or "(empty database)")
     except SQLAlchemyError as exc:

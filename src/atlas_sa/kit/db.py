@@ -3,6 +3,10 @@
 Services and repositories never commit: the route wrapper (:mod:`atlas_sa.kit.routing`) commits once, before the
 response leaves, so nothing is acknowledged that is not durable.
 
+A SQLite file is created owner-only (0600) before SQLite opens it: SQLite gives the ``-wal``, ``-shm`` and
+``-journal`` files it makes beside a database the database file's own mode, so they are private too. (SQLite alone
+creates them 0644 less the umask: anyone on the host could read the hashes and sealed keys.)
+
 SQLite runs in WAL mode with foreign keys on. pysqlite's own transaction handling is switched off so that write
 requests can open their transaction with ``BEGIN IMMEDIATE``: taking the write lock up front means two concurrent
 writers queue on ``busy_timeout`` instead of one failing with "database is locked" when it upgrades a read lock.
@@ -10,10 +14,12 @@ writers queue on ``busy_timeout`` instead of one failing with "database is locke
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from functools import partial
+from pathlib import Path
 from typing import Any
 
 import aiosqlite
@@ -57,6 +63,39 @@ def sync_url(url: URL) -> URL:
 
 def is_memory_sqlite(url: URL) -> bool:
     return url.get_backend_name() == "sqlite" and url.database in (None, "", ":memory:")
+
+
+def sqlite_path(url: URL) -> str | None:
+    """The file of a SQLite database; ``None`` in memory (or for a ``file:`` URI, left to SQLite)."""
+    if url.get_backend_name() != "sqlite" or is_memory_sqlite(url) or url.query.get("uri"):
+        return None
+    database = url.database or ""
+    return None if database.startswith("file:") else database
+
+
+def sqlite_file_missing(url: URL) -> bool:
+    path = sqlite_path(url)
+    return path is not None and not Path(path).exists()
+
+
+def create_sqlite_file(url: URL) -> None:
+    """Create a SQLite database file 0600 unless it exists (an empty file is an empty database)."""
+    path = sqlite_path(url)
+    if path is None:
+        return
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    except OSError:  # it exists, or its folder does not: SQLite opens it, or says why it cannot
+        return
+
+
+def describe_database(url: URL) -> str:
+    """The database as a user should see it: the password hidden, a SQLite file's path made absolute (a relative
+    path names a different file in every folder)."""
+    path = sqlite_path(url)
+    if path is not None:
+        url = url.set(drivername="sqlite", database=str(Path(path).resolve()))
+    return url.render_as_string(hide_password=True)
 
 
 def install_sqlite_pragmas(sync_engine: Any) -> None:
@@ -106,6 +145,7 @@ class Database:
         self._read_engine: AsyncEngine | None = None
         self.url = parse_database_url(raw_url)
         self.is_sqlite = self.url.get_backend_name() == "sqlite"
+        create_sqlite_file(self.url)
         kwargs: dict[str, Any] = {"echo": echo}
         if is_memory_sqlite(self.url):
             kwargs["poolclass"] = StaticPool

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import create_engine, text
 from sqlalchemy.exc import DBAPIError
 
-from atlas_sa.kit.db import parse_database_url, sync_url
+from atlas_sa.kit.db import create_sqlite_file, parse_database_url, sqlite_file_missing, sync_url
 
 if TYPE_CHECKING:
     from alembic.config import Config
@@ -15,7 +15,7 @@ if TYPE_CHECKING:
 # The newest revision under versions/ (a test holds it equal to Alembic's own head). ``atlas-sa serve`` compares the
 # database with it before importing Alembic at all: Alembic would stay in the server's memory for nothing, ~13 MB
 # of its ~120 MB at rest.
-HEAD = "0003"
+HEAD = "0004"
 
 
 def alembic_config(database_url: str) -> Config:
@@ -23,8 +23,10 @@ def alembic_config(database_url: str) -> Config:
 
     config = Config()
     config.set_main_option("script_location", "atlas_sa:migrations")
+    parsed = parse_database_url(database_url)
+    create_sqlite_file(parsed)
     # Alembic runs synchronously: the same database, through the sync driver.
-    url = sync_url(parse_database_url(database_url))
+    url = sync_url(parsed)
     config.set_main_option("sqlalchemy.url", url.render_as_string(hide_password=False).replace("%", "%%"))
     return config
 
@@ -38,7 +40,10 @@ def upgrade(database_url: str, revision: str = "head") -> None:
 def is_current(database_url: str) -> bool:
     """Whether the database is at :data:`HEAD`; ``False`` too when it cannot be read (the upgrade then reports
     why)."""
-    engine = create_engine(sync_url(parse_database_url(database_url)))
+    parsed = parse_database_url(database_url)
+    if sqlite_file_missing(parsed):
+        return False  # and connecting would create the file, with SQLite's mode rather than ours
+    engine = create_engine(sync_url(parsed))
     try:
         with engine.connect() as connection:
             versions = list(connection.execute(text("SELECT version_num FROM alembic_version")).scalars())
@@ -52,8 +57,10 @@ def is_current(database_url: str) -> bool:
 def current_revision(database_url: str) -> str | None:
     from alembic.runtime.migration import MigrationContext  # noqa: PLC0415 - only the CLI status path needs it
 
-    url = sync_url(parse_database_url(database_url))
-    engine = create_engine(url)
+    parsed = parse_database_url(database_url)
+    if sqlite_file_missing(parsed):
+        return None
+    engine = create_engine(sync_url(parsed))
     try:
         with engine.connect() as connection:
             return MigrationContext.configure(connection).get_current_revision()

@@ -1,6 +1,6 @@
 """All tables; importing this module registers them on :data:`Base.metadata` (Alembic needs that)."""
 
-from atlas_sa.models.auth import AccessToken, ApiKey, SigningKey
+from atlas_sa.models.auth import AccessToken, ApiKey, MasterKeyCheck, SigningKey
 from atlas_sa.models.base import Base, UTCDateTime
 from atlas_sa.models.orgs import DEFAULT_MAX_SECRET_VALIDITY_HOURS, Organization, Project
 from atlas_sa.models.ratelimit import RateLimitBucket
@@ -17,6 +17,7 @@ __all__ = [
     "AccessToken",
     "ApiKey",
     "Base",
+    "MasterKeyCheck",
     "Organization",
     "Project",
     "ProjectAssignment",

@@ -1,11 +1,11 @@
-"""Credentials: issued access tokens, token-signing keys, programmatic API keys."""
+"""Credentials: issued access tokens, token-signing keys, programmatic API keys, and the master key's check value."""
 
 from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, Index, LargeBinary, String
+from sqlalchemy import JSON, ForeignKey, Index, Integer, LargeBinary, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from atlas_sa.models.base import Base, UTCDateTime
@@ -51,3 +51,15 @@ class ApiKey(Base):
     description: Mapped[str] = mapped_column(String(250))
     roles: Mapped[list[str]] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class MasterKeyCheck(Base):
+    """The check value of the master key this database's secrets are hashed and sealed with (never the key itself:
+    an HMAC of a fixed label, :class:`atlas_sa.kit.crypto.ServerKeys`). One row, ``id`` 1, written with the first
+    sealed material; a process holding another key is refused at start (:mod:`atlas_sa.auth.masterkey`)."""
+
+    __tablename__ = "master_key_check"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    check_value: Mapped[str] = mapped_column(String(64))
+    recorded_at: Mapped[datetime] = mapped_column(UTCDateTime())
