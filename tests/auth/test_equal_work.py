@@ -53,7 +53,7 @@ class CountingKeys(ServerKeys):
 
 def instrument(app: FastAPI) -> CountingKeys:
     state: AppState = app.state.atlas
-    keys = CountingKeys(state.keys.hash_key, state.keys.encryption_key)
+    keys = CountingKeys(state.keys.hash_key, state.keys.encryption_key, state.keys.check_value)
     state.keys = keys
     caches = auth_caches(state)
     lookup = caches.client
