@@ -7,7 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -89,6 +89,14 @@ class Settings(BaseSettings):
         # Highest first: the command's options, the environment, the config file (``toml_file``, none unless
         # atlas_sa.config names one), then the defaults. No .env or secrets directory.
         return init_settings, env_settings, TomlConfigSettingsSource(settings_cls)
+
+    @field_validator("data_dir")
+    @classmethod
+    def _data_dir_is_absolute(cls, value: Path | None) -> Path | None:
+        # A relative folder would name another folder, and so another key, from every working directory.
+        if value is not None and not value.is_absolute():
+            raise ValueError("must be an absolute path")
+        return value
 
     @model_validator(mode="after")
     def _production_needs_a_key(self) -> Settings:

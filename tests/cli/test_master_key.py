@@ -87,6 +87,9 @@ def test_two_folders_on_postgresql(own_postgres: str, tmp_path: Path) -> None:
         "instance), or, in development, ATLAS_SA_DATA_DIR to a private folder where one is generated and kept\n"
     )
     assert list(first.iterdir()) == []
+    relative = run("serve", "--database-url", own_postgres, env={"ATLAS_SA_DATA_DIR": "data"}, cwd=first)
+    assert relative.returncode == 2
+    assert relative.stderr == "atlas-sa: error: ATLAS_SA_DATA_DIR: must be an absolute path\n"
     here = {"ATLAS_SA_DATA_DIR": str(first / "data")}
     (first / "data").mkdir()
     with live_server(own_postgres, env=here, cwd=first) as server:
