@@ -13,8 +13,8 @@ from atlas_sa.access_lists.service import (
     parse_network,
     parse_path_value,
 )
-from atlas_sa.auth.principal import SYSTEM, Principal
 from atlas_sa.errors import CannotRemoveCallerFromAccessList
+from atlas_sa.identity.principal import SYSTEM, Principal
 from atlas_sa.models import AccessListEntry, ServiceAccount
 
 WHEN = datetime(2026, 1, 15, tzinfo=UTC)

@@ -32,7 +32,7 @@ import schemathesis
 from hypothesis import HealthCheck, settings
 from schemathesis.checks import CheckFunction
 
-from atlas_sa.auth.roles import ORG_ROLES, PROJECT_ROLES
+from atlas_sa.identity.roles import ORG_ROLES, PROJECT_ROLES
 from tests.contract.openapi import ALWAYS_ALLOWED, drop_unicode_patterns, load_spec
 from tests.contract.stats import BY_OPERATION, CURRENT, STATS
 from tests.support.client import AtlasClient

@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 import pytest
 
-from atlas_sa.auth.roles import ORG_ROLES, PROJECT_ROLES
+from atlas_sa.identity.roles import ORG_ROLES, PROJECT_ROLES
 from tests.service_accounts.support import (
     assert_error,
     create_group_account,

@@ -16,8 +16,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from atlas_sa.access_lists.repository import AccessListRepository
-from atlas_sa.auth.principal import Principal
-from atlas_sa.auth.roles import Requirement
 from atlas_sa.errors import (
     AddressAlreadyInAccessList,
     CannotRemoveCallerFromAccessList,
@@ -29,6 +27,8 @@ from atlas_sa.errors import (
     MissingAttribute,
     ResourceNotFound,
 )
+from atlas_sa.identity.principal import Principal
+from atlas_sa.identity.roles import Requirement
 from atlas_sa.kit.clock import Clock
 from atlas_sa.kit.pagination import PageRequest
 from atlas_sa.models import AccessListEntry, ServiceAccount

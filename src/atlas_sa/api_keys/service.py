@@ -16,8 +16,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from atlas_sa.api_keys.repository import ApiKeyRepository
 from atlas_sa.auth.digest import API_KEY_CONTEXT
-from atlas_sa.auth.roles import ORG_ROLES
 from atlas_sa.errors import InvalidAttribute, InvalidEnumValue, MissingAttribute, OrgNotFound
+from atlas_sa.identity.roles import ORG_ROLES
 from atlas_sa.kit.clock import Clock
 from atlas_sa.kit.crypto import ServerKeys
 from atlas_sa.kit.ids import new_object_id

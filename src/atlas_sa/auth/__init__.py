@@ -1,1 +1,1 @@
-"""Who is calling, and what they may do: credentials, tokens, roles."""
+"""The OAuth server (token, revoke, introspect, JWKS, metadata) and request authentication (bearer, Digest)."""

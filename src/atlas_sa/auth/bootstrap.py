@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from atlas_sa.api_keys.service import create_api_key
 from atlas_sa.auth.accounts import add_service_account
-from atlas_sa.auth.principal import SYSTEM
+from atlas_sa.identity.principal import SYSTEM
 from atlas_sa.kit.clock import Clock
 from atlas_sa.kit.crypto import ServerKeys
 from atlas_sa.models import DEFAULT_MAX_SECRET_VALIDITY_HOURS

@@ -40,8 +40,8 @@ from typing import Any
 from sqlalchemy import Engine, event, func, select
 from sqlalchemy.orm import ORMExecuteState, Session, UOWTransaction
 
-from atlas_sa.auth.principal import Principal
 from atlas_sa.auth.signing import VerificationKey
+from atlas_sa.identity.principal import Principal
 from atlas_sa.kit.events import CHANNEL
 from atlas_sa.kit.state import AppState
 from atlas_sa.models import (

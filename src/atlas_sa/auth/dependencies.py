@@ -37,12 +37,12 @@ from starlette.requests import Request
 
 from atlas_sa.auth.cache import AccessRules, CachedPrincipal, auth_caches
 from atlas_sa.auth.network import enforce_access_rules, enforce_network_access, load_access_rules
-from atlas_sa.auth.principal import Principal
 from atlas_sa.auth.repository import CredentialRepository, SigningKeyRepository
 from atlas_sa.auth.signing import key_ring
 from atlas_sa.auth.throttle import limit_route
 from atlas_sa.auth.tokens import verify
 from atlas_sa.errors import Unauthorized
+from atlas_sa.identity.principal import Principal
 from atlas_sa.kit.routing import request_session
 from atlas_sa.kit.state import app_state
 

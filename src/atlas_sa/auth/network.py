@@ -26,8 +26,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import Request
 
 from atlas_sa.auth.cache import EXEMPT, AccessRules
-from atlas_sa.auth.principal import Principal
 from atlas_sa.errors import IpAddressNotOnAccessList, OrgRequiresAccessList
+from atlas_sa.identity.principal import Principal
 from atlas_sa.kit.db import is_memory_sqlite
 from atlas_sa.kit.routing import SAFE_METHODS
 from atlas_sa.kit.state import AppState, app_state

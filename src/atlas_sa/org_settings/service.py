@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from atlas_sa.auth.principal import Principal
-from atlas_sa.auth.roles import Requirement, authorize
 from atlas_sa.errors import InvalidAttribute
+from atlas_sa.identity.principal import Principal
+from atlas_sa.identity.roles import Requirement, authorize
 from atlas_sa.models import Organization
 from atlas_sa.org_settings.schemas import OrganizationSettingsUpdate
 from atlas_sa.orgs.service import OrgService

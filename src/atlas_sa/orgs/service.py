@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from atlas_sa.auth.accounts import AccountFactory, NewServiceAccount
-from atlas_sa.auth.principal import Principal
-from atlas_sa.auth.roles import Requirement, authorize
 from atlas_sa.errors import InvalidAttribute, InvalidOrgId, MissingAttribute, OrgNotFound, UserUnauthorized
+from atlas_sa.identity.principal import Principal
+from atlas_sa.identity.roles import Requirement, authorize
 from atlas_sa.kit.clock import Clock
 from atlas_sa.kit.ids import is_object_id, new_object_id
 from atlas_sa.kit.pagination import PageRequest

@@ -23,10 +23,10 @@ from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
 from atlas_sa.auth.cache import CachedView, ViewId, auth_caches
-from atlas_sa.auth.principal import Principal
-from atlas_sa.auth.roles import Requirement, satisfies
 from atlas_sa.auth.throttle import bucket_key, bucket_store, policies
 from atlas_sa.errors import InvalidVersionDate
+from atlas_sa.identity.principal import Principal
+from atlas_sa.identity.roles import Requirement, satisfies
 from atlas_sa.kit.fastpath import FastRoute, header
 from atlas_sa.kit.negotiation import current_format, resolve_version
 from atlas_sa.kit.state import AppState

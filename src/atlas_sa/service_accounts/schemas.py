@@ -14,7 +14,7 @@ from typing import Annotated, Any
 from pydantic import AfterValidator, BeforeValidator, Field
 from pydantic_core import PydanticCustomError
 
-from atlas_sa.auth.roles import ORG_ROLES, PROJECT_ROLES
+from atlas_sa.identity.roles import ORG_ROLES, PROJECT_ROLES
 from atlas_sa.kit.schemas import ATLAS_TEXT_PATTERN, Link, RequestModel, ResponseModel
 
 

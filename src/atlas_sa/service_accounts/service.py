@@ -24,8 +24,6 @@ from datetime import datetime, timedelta
 from secrets import token_urlsafe
 from typing import Protocol
 
-from atlas_sa.auth.principal import Principal
-from atlas_sa.auth.roles import Requirement, authorize, authorize_account_change
 from atlas_sa.errors import (
     FieldViolation,
     GroupNotFound,
@@ -35,6 +33,8 @@ from atlas_sa.errors import (
     MissingAttribute,
     ResourceNotFound,
 )
+from atlas_sa.identity.principal import Principal
+from atlas_sa.identity.roles import Requirement, authorize, authorize_account_change
 from atlas_sa.kit.clock import Clock
 from atlas_sa.kit.ids import is_client_id, is_object_id, new_client_id, new_object_id
 from atlas_sa.kit.pagination import PageRequest
@@ -162,7 +162,7 @@ class ServiceAccountService:
         """The account, locked, for a write through ``project``'s path that changes the account itself (name,
         description, secrets, access list) rather than its membership of the project (its roles there, its
         removal, ``:invite``). The caller has passed the operation's own requirement; this adds the one rule for
-        every such write, :func:`~atlas_sa.auth.roles.authorize_account_change`. The account is locked first, so
+        every such write, :func:`~atlas_sa.identity.roles.authorize_account_change`. The account is locked first, so
         a concurrent invite or role change cannot widen it between the check and the write."""
         account, assignment = await self.account_in_project(project, client_id, for_update=True)
         in_other_projects = await self.accounts.count_assignments(account.id) > 1

@@ -28,7 +28,7 @@ ROLES: dict[str, tuple[list[str], list[str]]] = {
 EVERYONE = set(ROLES)
 PROJECT_READERS = {"ORG_OWNER", "ORG_READ_ONLY", "GROUP_OWNER", "GROUP_READ_ONLY", "GROUP_ACCESS_MANAGER"}
 
-# operation id → roles allowed (x-rolesRequirements with the hierarchy of atlas_sa.auth.roles).
+# operation id → roles allowed (x-rolesRequirements with the hierarchy of atlas_sa.identity.roles).
 TABLE: dict[str, set[str]] = {
     "listOrganizations": EVERYONE,
     "getOrganization": EVERYONE,  # Organization Member

@@ -10,8 +10,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from enum import StrEnum
 
-from atlas_sa.auth.principal import Principal
 from atlas_sa.errors import UserUnauthorized
+from atlas_sa.identity.principal import Principal
 
 ORG_ROLES = (
     "ORG_MEMBER",
