@@ -8,13 +8,13 @@ import pytest
 
 from atlas_sa.access_lists.service import (
     AccessListService,
-    address_text,
     network_text,
     parse_network,
     parse_path_value,
 )
 from atlas_sa.errors import CannotRemoveCallerFromAccessList
 from atlas_sa.identity.principal import SYSTEM, Principal
+from atlas_sa.kit.addresses import address_text
 from atlas_sa.models import AccessListEntry, ServiceAccount
 
 WHEN = datetime(2026, 1, 15, tzinfo=UTC)

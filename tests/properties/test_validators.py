@@ -12,9 +12,9 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from atlas_sa.access_lists.service import address_text, network_text, parse_address, parse_network, parse_path_value
-from atlas_sa.auth.network import parse_ip
+from atlas_sa.access_lists.service import network_text, parse_address, parse_network, parse_path_value
 from atlas_sa.identity.roles import ORG_ROLES, PROJECT_ROLES
+from atlas_sa.kit.addresses import address_text, parse_ip
 from atlas_sa.kit.pagination import MAX_OFFSET, PageRequest
 from atlas_sa.service_accounts.schemas import GroupServiceAccountRequest, OrgServiceAccountRequest
 

@@ -29,6 +29,7 @@ from atlas_sa.errors import (
 )
 from atlas_sa.identity.principal import Principal
 from atlas_sa.identity.roles import Requirement
+from atlas_sa.kit.addresses import address_text
 from atlas_sa.kit.clock import Clock
 from atlas_sa.kit.pagination import PageRequest
 from atlas_sa.models import AccessListEntry, ServiceAccount
@@ -43,13 +44,6 @@ Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 class EntryInput:
     ip_address: str | None = None
     cidr_block: str | None = None
-
-
-def address_text(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> str:
-    if isinstance(address, ipaddress.IPv4Address):
-        return str(address)
-    packed = address.packed
-    return ":".join(f"{int.from_bytes(packed[i : i + 2], 'big'):x}" for i in range(0, 16, 2))
 
 
 def network_text(network: Network) -> str:

@@ -26,16 +26,15 @@ async driver and runs one signature check (~0.2 ms of CPU) inline, again cheaper
 
 from __future__ import annotations
 
-import importlib
 from dataclasses import replace
-from types import ModuleType
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import Depends
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import Request
 
 from atlas_sa.auth.cache import AccessRules, CachedPrincipal, auth_caches
+from atlas_sa.auth.digest import authenticate_digest, challenge
 from atlas_sa.auth.network import enforce_access_rules, enforce_network_access, load_access_rules
 from atlas_sa.auth.repository import CredentialRepository, SigningKeyRepository
 from atlas_sa.auth.signing import key_ring
@@ -43,42 +42,16 @@ from atlas_sa.auth.throttle import limit_route
 from atlas_sa.auth.tokens import verify
 from atlas_sa.errors import Unauthorized
 from atlas_sa.identity.principal import Principal
+from atlas_sa.kit.addresses import client_ip
 from atlas_sa.kit.routing import request_session
 from atlas_sa.kit.state import app_state
 
 BEARER_CHALLENGE = 'Bearer error="invalid_token"'
-# Used only while the Digest module is absent (it brings Atlas's own challenge with a fresh nonce).
-_FALLBACK_CHALLENGE = 'Bearer realm="atlas-sa"'
-
-
-def _optional_module(name: str) -> ModuleType | None:
-    # Digest and network enforcement live in their own modules, written alongside this one; until they exist the
-    # bearer path still works on its own.
-    try:
-        return importlib.import_module(name)
-    except ModuleNotFoundError as exc:
-        if exc.name != name:
-            raise
-        return None
-
-
-_digest: Any = _optional_module("atlas_sa.auth.digest")
-_network: Any = _optional_module("atlas_sa.auth.network")
-
-
-def client_ip(request: Request) -> str:
-    """The caller's address: the socket peer, or ``X-Forwarded-For`` as reported by a trusted proxy."""
-    if _network is not None:
-        address: str = _network.client_ip(request)
-        return address
-    return request.client.host if request.client is not None else ""
 
 
 def no_credentials(request: Request) -> Unauthorized:
     """401 ``UNAUTHORIZED`` with a challenge for a request that sent no credential we understand."""
-    if _digest is not None:
-        return Unauthorized(challenge=_digest.challenge(request))
-    return Unauthorized(challenge=_FALLBACK_CHALLENGE)
+    return Unauthorized(challenge=challenge(request))
 
 
 def invalid_token() -> Unauthorized:
@@ -148,8 +121,8 @@ async def current_principal(request: Request, session: Annotated[AsyncSession, D
     access: AccessRules | None = None
     if scheme == "bearer":
         principal, access = await authenticate_bearer(request, credentials.strip())
-    elif scheme == "digest" and _digest is not None:
-        principal = await _digest.authenticate_digest(request, session)
+    elif scheme == "digest":
+        principal = await authenticate_digest(request, session)
     else:
         raise no_credentials(request)
     if principal.kind == "service_account" and principal.account_id is not None and access is not None:

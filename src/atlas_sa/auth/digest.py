@@ -49,10 +49,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import Request
 
 from atlas_sa.api_keys.repository import ApiKeyRepository
-from atlas_sa.auth.network import client_ip
 from atlas_sa.auth.throttle import auth_guard
 from atlas_sa.errors import Unauthorized
 from atlas_sa.identity.principal import Principal
+from atlas_sa.kit.addresses import client_ip
 from atlas_sa.kit.state import AppState, app_state
 from atlas_sa.kit.urls import local_target
 from atlas_sa.models import ApiKey

@@ -59,9 +59,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import Request
 from starlette.responses import Response
 
-from atlas_sa.auth.network import client_ip
 from atlas_sa.errors import RateLimited, RateLimitedTokenBucket
 from atlas_sa.identity.principal import Principal
+from atlas_sa.kit.addresses import client_ip
 from atlas_sa.kit.events import ALL
 from atlas_sa.kit.ratelimit import BucketStore, MemoryBuckets, Policy, SqlBuckets
 from atlas_sa.kit.routing import RATE_LIMIT_HEADERS as HEADERS_KEY

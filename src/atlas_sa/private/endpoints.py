@@ -2,7 +2,7 @@
 
 - ``GET /api/private/ipinfo``: the caller's address, ``{"currentIpv4Address": …}``. The Atlas CLI asks for it
   (``--currentIp``, with its authenticated store) and the MCP server too (with its bearer token), so it needs a
-  credential here as on Atlas; the address is the one access lists judge (:func:`atlas_sa.auth.network.client_ip`:
+  credential here as on Atlas; the address is the one access lists judge (:func:`atlas_sa.kit.addresses.client_ip`:
   the socket peer, or what trusted proxies report).
 - ``POST /api/private/v1.0/telemetry/events`` (credential required; the MCP server falls back to the unauthenticated
   endpoint on a 401) and ``POST /api/private/unauth/telemetry/events`` (none): accepted and discarded. Both clients
@@ -22,7 +22,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from atlas_sa.auth.dependencies import current_principal
-from atlas_sa.auth.network import client_ip
+from atlas_sa.kit.addresses import client_ip
 from atlas_sa.kit.rendering import ok
 from atlas_sa.kit.routing import atlas_router
 from atlas_sa.private.schemas import IpInfo

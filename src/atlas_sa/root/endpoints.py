@@ -6,7 +6,7 @@ this resource" and answers 401 without a credential, so it takes one here too, o
 - ``appName`` ``atlas-sa``; ``build``, 40 hex digits naming this release (the SHA-1 of its version string: a running
   server has no git commit to report); ``throttling`` false (Atlas's operator switch; atlas-sa has none, and its
   per-credential rate limits are announced by the ``RateLimit-*`` headers, not by this flag);
-- ``ipAddress``, the caller's address as access lists see it (:func:`atlas_sa.auth.network.client_ip`);
+- ``ipAddress``, the caller's address as access lists see it (:func:`atlas_sa.kit.addresses.client_ip`);
 - ``apiKey`` only for a Digest caller: its id, public key and organization roles. Service accounts get none, as on
   Atlas (Terraform's ``roles_org_id`` and ``project_api_key`` switched from this field to ``GET /orgs`` to support
   service accounts); user accounts, whose ``user`` field this would carry, do not exist here.
@@ -25,7 +25,7 @@ from starlette.responses import Response
 from atlas_sa import __version__
 from atlas_sa.api_keys.service import api_key_by_public_key
 from atlas_sa.auth.dependencies import Caller
-from atlas_sa.auth.network import client_ip
+from atlas_sa.kit.addresses import client_ip
 from atlas_sa.kit.pagination import self_link
 from atlas_sa.kit.rendering import ok
 from atlas_sa.kit.routing import atlas_router, request_session

@@ -19,9 +19,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import Request
 from starlette.responses import Response
 
-from atlas_sa.auth.network import best_match, client_ip, enforce_network_access, parse_ip
+from atlas_sa.auth.network import best_match, enforce_network_access
 from atlas_sa.errors import GroupNotFound, OrgRequiresAccessList
 from atlas_sa.identity.principal import Principal
+from atlas_sa.kit.addresses import client_ip, parse_ip
 from atlas_sa.kit.clock import FrozenClock, isoformat
 from atlas_sa.kit.crypto import ServerKeys
 from atlas_sa.kit.db import Database
