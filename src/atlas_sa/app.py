@@ -11,7 +11,9 @@ from fastapi.telemetry import TelemetryConfig
 from atlas_sa import __version__, health
 from atlas_sa.access_lists import endpoints as access_lists
 from atlas_sa.auth import endpoints as oauth
+from atlas_sa.auth.dependencies import authenticate
 from atlas_sa.auth.fastpath import token_route
+from atlas_sa.identity.caller import Authenticator
 from atlas_sa.kit.clock import Clock, SystemClock
 from atlas_sa.kit.crypto import ServerKeys
 from atlas_sa.kit.db import Database
@@ -65,6 +67,9 @@ def create_app(
         telemetry=None if settings.opentelemetry else _NO_TELEMETRY,
     )
     app.state.atlas = state
+    # What ``identity.caller.Caller`` calls: features declare the dependency, auth implements it.
+    authenticator: Authenticator = authenticate
+    app.state.authenticator = authenticator
     install_error_handlers(app)
     # Starlette runs the middleware added last outermost: the format is known before a 413 is rendered, and the fast
     # paths run inside both, so format, security headers and body limits apply to them too.

@@ -1,5 +1,5 @@
-"""The caller of a request, as an endpoint dependency: every ``/api/atlas/v2`` route takes a :data:`Caller`, so every
-one of them requires a credential.
+"""Request authentication: the app's :class:`~atlas_sa.identity.caller.Authenticator`, which the :data:`Caller`
+dependency every ``/api/atlas/v2`` route takes (:mod:`atlas_sa.identity.caller`) calls.
 
 - ``Authorization: Bearer <jwt>``: an access token from ``POST /api/oauth/token`` (:mod:`atlas_sa.auth.tokens`).
 - ``Authorization: Digest ...``: a programmatic API key (:mod:`atlas_sa.auth.digest`).
@@ -27,9 +27,7 @@ async driver and runs one signature check (~0.2 ms of CPU) inline, again cheaper
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import Annotated
 
-from fastapi import Depends
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import Request
 
@@ -43,7 +41,6 @@ from atlas_sa.auth.tokens import verify
 from atlas_sa.errors import Unauthorized
 from atlas_sa.identity.principal import Principal
 from atlas_sa.kit.addresses import client_ip
-from atlas_sa.kit.routing import request_session
 from atlas_sa.kit.state import app_state
 
 BEARER_CHALLENGE = 'Bearer error="invalid_token"'
@@ -114,7 +111,8 @@ async def authenticate_bearer(request: Request, token: str) -> tuple[Principal, 
     return replace(principal, client_ip=client_ip(request)), access
 
 
-async def current_principal(request: Request, session: Annotated[AsyncSession, Depends(request_session)]) -> Principal:
+async def authenticate(request: Request, session: AsyncSession) -> Principal:
+    """The :class:`~atlas_sa.identity.caller.Authenticator` of the app (``create_app`` sets it)."""
     header = request.headers.get("authorization", "")
     scheme, _, credentials = header.strip().partition(" ")
     scheme = scheme.lower()
@@ -131,6 +129,3 @@ async def current_principal(request: Request, session: Annotated[AsyncSession, D
         await enforce_network_access(request, session, principal)
     await limit_route(request, principal)
     return principal
-
-
-Caller = Annotated[Principal, Depends(current_principal)]

@@ -10,7 +10,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from atlas_sa.auth.accounts import AccountFactory, NewServiceAccount
-from atlas_sa.auth.dependencies import Caller
+from atlas_sa.identity.caller import Caller
 from atlas_sa.kit.pagination import PageRequest, paginated, paging_with_count, self_link
 from atlas_sa.kit.rendering import created, ok
 from atlas_sa.kit.routing import atlas_router, request_session

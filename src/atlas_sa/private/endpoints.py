@@ -21,7 +21,7 @@ from fastapi import Depends
 from starlette.requests import Request
 from starlette.responses import Response
 
-from atlas_sa.auth.dependencies import current_principal
+from atlas_sa.identity.caller import current_principal
 from atlas_sa.kit.addresses import client_ip
 from atlas_sa.kit.rendering import ok
 from atlas_sa.kit.routing import atlas_router

@@ -9,7 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import Request
 from starlette.responses import Response
 
-from atlas_sa.auth.dependencies import Caller
+from atlas_sa.identity.caller import Caller
 from atlas_sa.kit.pagination import PageRequest, paginated, paging_with_count, self_link
 from atlas_sa.kit.rendering import no_content, ok
 from atlas_sa.kit.routing import atlas_router, request_session

@@ -24,7 +24,7 @@ from starlette.responses import Response
 
 from atlas_sa import __version__
 from atlas_sa.api_keys.service import api_key_by_public_key
-from atlas_sa.auth.dependencies import Caller
+from atlas_sa.identity.caller import Caller
 from atlas_sa.kit.addresses import client_ip
 from atlas_sa.kit.pagination import self_link
 from atlas_sa.kit.rendering import ok
