@@ -7,7 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import Field, FilePath, SecretStr, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -76,6 +76,11 @@ class Settings(BaseSettings):
     max_header_field_bytes: int = Field(default=8192, ge=256)
     max_header_fields: int = Field(default=100, ge=10)
     max_url_bytes: int = Field(default=8192, ge=256)
+    # HTTPS (atlas_sa.kit.tls): a PEM certificate chain and its key; or ``tls_dev``, a development CA and a server
+    # certificate made and kept beside the database. Either way the issuer and links name https://.
+    tls_cert: FilePath | None = None
+    tls_key: FilePath | None = None
+    tls_dev: bool = False
 
     @classmethod
     def settings_customise_sources(
@@ -106,4 +111,27 @@ class Settings(BaseSettings):
 
     @property
     def issuer_url(self) -> str:
-        return self.issuer or f"http://{self.host}:{self.port}"
+        return self.issuer or self.listen_url()
+
+    def listen_url(self, port: int | None = None) -> str:
+        """``http(s)://HOST:PORT`` where ``serve`` listens (``port``: the one it got, for port 0)."""
+        # An IPv6 address is bracketed in a URL (RFC 3986 §3.2.2).
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{'https' if self.tls else 'http'}://{host}:{self.port if port is None else port}"
+
+    @property
+    def tls(self) -> bool:
+        return self.tls_dev or self.tls_cert is not None
+
+    @model_validator(mode="after")
+    def _tls_one_way(self) -> Settings:
+        if (self.tls_cert is None) != (self.tls_key is None):
+            raise ValueError("ATLAS_SA_TLS_CERT and ATLAS_SA_TLS_KEY go together: set both or neither")
+        if self.tls_dev and self.tls_cert is not None:
+            raise ValueError("ATLAS_SA_TLS_DEV makes its own certificate: set it or ATLAS_SA_TLS_CERT, not both")
+        if self.tls_dev and self.profile == "production":
+            raise ValueError("ATLAS_SA_TLS_DEV is for development: in production set ATLAS_SA_TLS_CERT and _KEY")
+        if self.tls and self.issuer is not None and not self.issuer.lower().startswith("https://"):
+            # Tokens and metadata would name a URL that clients cannot reach, and official clients refuse.
+            raise ValueError("ATLAS_SA_ISSUER must be an https:// URL when TLS is on")
+        return self

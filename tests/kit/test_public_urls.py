@@ -70,3 +70,16 @@ def test_a_live_server_writes_its_own_address(tmp_path: Path) -> None:
         response = httpx.get(f"{server.base_url}{V2}/orgs", headers=headers)
         assert response.status_code == 200, response.text
         assert hrefs(response.json()) == [f"{server.base_url}{V2}/orgs?pageNum=1&itemsPerPage=100"]
+
+
+async def test_the_default_issuer_brackets_an_ipv6_address(
+    settings: Settings, clock: FrozenClock, db: Database
+) -> None:
+    """``serve --host ::1``: the issuer and the endpoints named from it are URLs (RFC 3986 §3.2.2), not
+    ``http://::1:8443``."""
+    app = create_app(settings.model_copy(update={"host": "::1", "port": 8443}), clock=clock, database=db)
+    transport = httpx.ASGITransport(app=app, client=("::1", 50000))
+    async with AtlasClient(app=app, transport=transport, base_url="http://atlas.test") as client:
+        metadata = (await client.get("/.well-known/oauth-authorization-server")).json()
+    assert metadata["issuer"] == "http://[::1]:8443"
+    assert metadata["token_endpoint"] == "http://[::1]:8443/api/oauth/token"

@@ -6,10 +6,11 @@ import json
 import os
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,19 +38,32 @@ class LiveServer:
         return self.process.wait(timeout=30)
 
 
+def trusting(ca: Path) -> ssl.SSLContext:
+    """A client TLS context that verifies (certificate chain and host name) against ``ca`` alone."""
+    return ssl.create_default_context(cafile=ca)
+
+
 @contextmanager
 def live_server(
-    database_url: str, *, env: dict[str, str] | None = None, port: int | None = None, cwd: Path | None = None
+    database_url: str,
+    *,
+    env: dict[str, str] | None = None,
+    port: int | None = None,
+    args: Sequence[str] = (),
+    ca: Path | None = None,
+    cwd: Path | None = None,
 ) -> Iterator[LiveServer]:
+    """``ca``: the server speaks HTTPS, and ``base_url``, the health check included, trusts this CA file (which a
+    development server may make as it starts)."""
     port = port or free_port()
     process = subprocess.Popen(
-        [ATLAS_SA, "serve", "--port", str(port), "--database-url", database_url],
+        [ATLAS_SA, "serve", "--port", str(port), "--database-url", database_url, *args],
         env={**os.environ, "ATLAS_SA_LOG_LEVEL": "warning", **(env or {})},
         cwd=cwd,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
     )
-    server = LiveServer(process, f"http://127.0.0.1:{port}")
+    server = LiveServer(process, f"{'https' if ca else 'http'}://127.0.0.1:{port}")
     try:
         deadline = time.monotonic() + 30
         while True:
@@ -57,9 +71,10 @@ def live_server(
                 stderr = process.stderr.read().decode() if process.stderr else ""
                 raise RuntimeError(f"server exited with {process.returncode}: {stderr}")
             try:
-                if httpx.get(f"{server.base_url}/healthz", timeout=1).status_code == 200:
+                verify = trusting(ca) if ca else True
+                if httpx.get(f"{server.base_url}/healthz", timeout=1, verify=verify).status_code == 200:
                     break
-            except httpx.TransportError:
+            except (httpx.TransportError, FileNotFoundError):  # not listening yet, or its CA not made yet
                 pass
             if time.monotonic() > deadline:
                 raise TimeoutError("server did not become healthy in 30 s")

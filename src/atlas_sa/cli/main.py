@@ -27,6 +27,8 @@ from atlas_sa import __version__
 from atlas_sa.config import SettingsProblem, load
 from atlas_sa.kit.crypto import KeyError_, check_key_settings
 from atlas_sa.kit.db import DatabaseUrlError, describe_database, parse_database_url, sqlite_file_missing
+from atlas_sa.kit.tls import CIPHERS, Serving, TlsError
+from atlas_sa.kit.tls import prepare as prepare_tls
 from atlas_sa.settings import Settings
 
 T = TypeVar("T")
@@ -162,6 +164,12 @@ def serve(
     port: Annotated[int | None, typer.Option(help="Port to listen on (default 8080).")] = None,
     database_url: DatabaseUrlOption = None,
     config_file: ConfigOption = None,
+    tls_cert: Annotated[Path | None, typer.Option(help="PEM certificate chain: serve HTTPS (with --tls-key).")] = None,
+    tls_key: Annotated[Path | None, typer.Option(help="PEM private key of --tls-cert.")] = None,
+    tls_dev: Annotated[
+        bool | None,
+        typer.Option("--tls-dev", help="Serve HTTPS with a development CA kept beside the database; prints its file."),
+    ] = None,
 ) -> None:
     """Apply pending migrations, then serve the API."""
     import uvicorn  # noqa: PLC0415 - the server is needed only by this command
@@ -170,7 +178,16 @@ def serve(
     from atlas_sa.cli.credentials import start_up  # noqa: PLC0415
     from atlas_sa.kit.limits import http_protocol  # noqa: PLC0415
 
-    settings = load_key_settings(config_file, host=host, port=port, database_url=database_url)
+    settings = load_key_settings(
+        config_file,
+        host=host,
+        port=port,
+        database_url=database_url,
+        tls_cert=tls_cert,
+        tls_key=tls_key,
+        tls_dev=tls_dev,
+    )
+    https = https_files(settings)
     migrate(settings)
     started = run_with_keys(settings, start_up(settings))
     sock = bind_socket(settings.host, settings.port)
@@ -186,6 +203,9 @@ def serve(
         http=http_protocol(settings),
         # No route speaks WebSocket: an Upgrade header is ignored (RFC 9110 §7.8), the request answered as HTTP.
         ws="none",
+        ssl_certfile=https.cert if https else None,
+        ssl_keyfile=https.key if https else None,
+        ssl_ciphers=CIPHERS,
     )
     config.load()
     # Everything made so far (modules, routes, models: several hundred thousand objects) lives as long as the
@@ -196,8 +216,7 @@ def serve(
     gc.freeze()
     database = safe_url(settings.database_url)
     typer.echo(
-        f"atlas-sa {__version__} serving on http://{settings.host}:{sock.getsockname()[1]} "
-        f"with the database {database}",
+        f"atlas-sa {__version__} serving on {settings.listen_url(sock.getsockname()[1])} with the database {database}",
         err=True,
     )
     if not started.has_organization:
@@ -208,6 +227,16 @@ def serve(
             err=True,
         )
     uvicorn.Server(config).run(sockets=[sock])
+
+
+def https_files(settings: Settings) -> Serving | None:
+    try:
+        https = prepare_tls(settings)
+    except TlsError as exc:
+        fail(str(exc), 2)
+    for note in https.notes if https else ():
+        typer.echo(note, err=True)
+    return https
 
 
 @app.command("bootstrap")
