@@ -66,6 +66,8 @@ class Settings(BaseSettings):
     auth_lockout_seconds: int = Field(default=900, ge=1)
     auth_failures_before_delay: int = Field(default=3, ge=0)
     auth_failure_delay_seconds: float = Field(default=1.0, ge=0)
+    # Memory bounds of both: buckets kept per policy in the memory store (SQLite), lockouts held per instance.
+    throttle_memory_entries: int = Field(default=20_000, ge=8)
     # Slow clients: the whole request body must arrive within this many seconds of the request start (else 408);
     # the request line and headers likewise within ``header_timeout`` of the first byte or of the connection.
     request_timeout: float = Field(default=30.0, gt=0)

@@ -59,7 +59,7 @@ async def until_complete(app: Any) -> None:
     """Until the app's lockouts are complete in memory (on PostgreSQL: listening, and read back once)."""
     held = lockouts(state_of(app))
     deadline = time.monotonic() + 5
-    while not held.complete():
+    while not held.complete(0.0):
         assert time.monotonic() < deadline, "the lockouts were never read back"
         await asyncio.sleep(0.01)
 
@@ -131,7 +131,10 @@ async def test_successes_touch_no_bucket(
     with bucket_statements(db) as seen:
         for _ in range(3):
             assert (await token(client, made.client_id, made.client_secret)).status_code == 200
-    assert len(seen) == (1 if database_url.startswith("postgresql") else 0), seen
+    # (Besides the record, that write may be the one, at most once a minute, that deletes the table's full rows.)
+    recorded = [s for s in seen if not s.lstrip().startswith("DELETE FROM rate_limit_buckets")]
+    assert len(recorded) == (1 if database_url.startswith("postgresql") else 0), seen
+    assert len(seen) - len(recorded) <= 1
 
 
 async def test_lockout_refused_from_memory_until_it_refills(
@@ -242,7 +245,7 @@ async def test_reconnection_reads_the_lockouts_again(
         assert (await token(connect(app, ATTACKER), made.client_id, "wrong")).status_code == 401
     # What the listener does on reconnecting: announcements may have been lost, so memory is incomplete ...
     state.bus.emit_everything()
-    assert not lockouts(state).complete()
+    assert not lockouts(state).complete(0.0)
     # ... until the lockouts have been read back; meanwhile the table answers.
     assert_locked(await token(connect(app, ATTACKER), made.client_id, made.client_secret), 10)
     await until_complete(app)

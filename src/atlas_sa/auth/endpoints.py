@@ -36,7 +36,7 @@ from atlas_sa.auth.service import (
     UnsupportedGrantType,
 )
 from atlas_sa.auth.signing import key_ring, publishable
-from atlas_sa.auth.throttle import client_authentication, with_rate_headers
+from atlas_sa.auth.throttle import client_authentication, limit_token, with_rate_headers
 from atlas_sa.errors import AtlasError
 from atlas_sa.kit.rendering import dumps
 from atlas_sa.kit.state import AppState, app_state
@@ -186,10 +186,12 @@ async def create_access_token(request: Request) -> Response:
         raise UnsupportedGrantType
     presented = client_credentials(request, form)
     state = app_state(request)
-    async with client_authentication(request, presented, rate_limited=True):
-        # The lean path: client cache + group commit (atlas_sa.auth.minting); the token is committed before this
-        # returns.
-        issued = await minting.issue_token(state, presented)
+    async with client_authentication(request, presented):
+        # The lean path: client cache + group commit (atlas_sa.auth.minting).
+        account_id, client_id, secret_id = await minting.authenticate_cached(state, presented)
+    await limit_token(request, client_id)
+    # Committed before this returns.
+    issued = await minting.issue_token(state, account_id, client_id, secret_id)
     return oauth_json(
         {"access_token": issued.access_token, "expires_in": issued.expires_in, "token_type": issued.token_type}
     )

@@ -365,10 +365,9 @@ async def authenticate_cached(state: AppState, presented: ClientCredentials | No
     return loaded.account_id, loaded.client_id, matched.id
 
 
-async def issue_token(state: AppState, presented: ClientCredentials | None) -> IssuedToken:
-    """RFC 6749 §4.4 client-credentials grant, as :meth:`OAuthService.issue_token` but authenticated from the
-    client cache and written by the batcher."""
-    account_id, client_id, secret_id = await authenticate_cached(state, presented)
+async def issue_token(state: AppState, account_id: str, client_id: str, secret_id: str) -> IssuedToken:
+    """RFC 6749 §4.4 client-credentials grant for a client :func:`authenticate_cached` authenticated, as
+    :meth:`OAuthService.issue_token` but written by the batcher."""
     now = state.clock.now()
     jti = new_jti()
     key = await mint_batcher(state).mint(account_id, secret_id, jti, now)

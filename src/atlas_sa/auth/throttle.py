@@ -8,12 +8,14 @@ dependency, so routes without a caller are not limited):
 - ``/groups/{groupId}/serviceAccounts…`` (``:invite`` included): 1200, 500 per 60 s, scoped to the project;
 - ``/orgs/{orgId}/settings``: 10, 5 per 60 s;
 - every other Atlas route: 1000, 500 per 60 s, scoped to the project, else the organization, else global;
-- the token endpoint: 50 per minute per (client id, address).
+- the token endpoint: 50 per minute per (client id, address), taken once the client has authenticated
+  (:func:`limit_token`).
 
 A refusal is 429 ``RATE_LIMITED_TOKEN_BUCKET`` (token endpoint: ``RATE_LIMITED``) with ``Retry-After``; every
 response of a limited route carries ``RateLimit-Limit`` / ``RateLimit-Remaining``. The credential is the
 authenticated one (a bearer token's client id, a Digest key's public key), so unauthenticated requests spend
-nobody's budget: they are refused with 401 before reaching a bucket.
+nobody's budget and leave no bucket behind: they are refused with 401 before reaching one (their failures are the
+brute-force guard's, below).
 
 **Brute force** (RFC 6749 §2.3.1). Client authentication at the token, revocation and introspection endpoints and
 Digest authentication go through an :class:`AuthGuard`. Each failure takes a token from three buckets that refill
@@ -26,7 +28,10 @@ that client in the last 24 hours. A success is remembered in a one-token bucket 
 "recently succeeded" lives in the same store as the buckets and is shared across instances on PostgreSQL.
 
 Stores: :class:`~atlas_sa.kit.ratelimit.SqlBuckets` on PostgreSQL (every instance shares the buckets),
-:class:`~atlas_sa.kit.ratelimit.MemoryBuckets` on SQLite (one process). Time is the app's injected clock.
+:class:`~atlas_sa.kit.ratelimit.MemoryBuckets` on SQLite (one process). Time is the app's injected clock. Both stay
+bounded: the table loses its full rows every minute (the store is told each key prefix's policy,
+:func:`bucket_families`), memory keeps each policy apart within ``throttle_memory_entries`` and forgets what says
+least first, so a flood of new keys neither grows the state without bound nor resets anyone's failure count.
 
 **Where the guard looks** (:class:`Lockouts`). Successes are the hot path and failures are rare, so the guard asks
 the store only on failures. A failure takes its three tokens in one transaction; a bucket it leaves empty becomes a
@@ -84,9 +89,6 @@ TOPIC = "auth-lockout"
 # The guards' kinds and their failure buckets, which make the key prefixes a resynchronisation reads back.
 GUARD_KINDS = ("oauth", "digest")
 _FAILURE_BUCKETS = ("pair", "address", "client")
-# Lockouts held in memory at most; past that the ones that ended go, then the oldest (the buckets still refuse
-# their failures, only a correct guess during a forgotten lockout would get through).
-MAX_LOCKOUTS = 100_000
 _RESYNC_RETRY_SECONDS = 1.0
 _MAX_KEY = 200
 # Keys are kept readable when they hold only these; anything else (NUL bytes, which PostgreSQL text refuses, or
@@ -137,12 +139,37 @@ def policies(state: AppState) -> Policies:
     return found
 
 
+def bucket_families(table: Policies) -> list[tuple[str, Policy]]:
+    """Every key prefix this module writes, with its policy: what the SQL store needs to tell a full row."""
+    families = [
+        (f"rl:{policy.name}:", policy)
+        for policy in (
+            table.org_service_accounts,
+            table.project_service_accounts,
+            table.org_settings,
+            table.default,
+            table.token,
+        )
+    ]
+    for kind in GUARD_KINDS:
+        families += [
+            (f"bf:{kind}:pair:", table.failures_per_pair),
+            (f"bf:{kind}:address:", table.failures_per_address),
+            (f"bf:{kind}:client:", table.failures_per_client),
+            (f"bf:{kind}:known:", _KNOWN),
+        ]
+    return families
+
+
 def bucket_store(state: AppState) -> BucketStore:
     """The app's bucket store: shared SQL buckets on PostgreSQL, in-process buckets on SQLite."""
     store = state.extras.get("throttle.store")
     if store is None:
         engine = state.db.engine
-        store = SqlBuckets(engine) if engine.dialect.name == "postgresql" else MemoryBuckets()
+        if engine.dialect.name == "postgresql":
+            store = SqlBuckets(engine, bucket_families(policies(state)))
+        else:
+            store = MemoryBuckets(state.settings.throttle_memory_entries)
         state.extras["throttle.store"] = store
     assert isinstance(store, SqlBuckets | MemoryBuckets)
     return store
@@ -156,6 +183,11 @@ def bucket_key(*parts: str, fixed: int = 1) -> str:
         return key
     prefix = ":".join(parts[:fixed])
     return f"{prefix}:sha256:{hashlib.sha256(key.encode('utf-8', 'surrogatepass')).hexdigest()}"
+
+
+def rate_key(policy: Policy, *parts: str) -> str:
+    """The key of a rate-limit bucket: ``rl:<policy>:…``, the policy readable even when the rest is hashed."""
+    return bucket_key("rl", policy.name, *parts, fixed=2)
 
 
 def _now(state: AppState) -> float:
@@ -195,7 +227,7 @@ async def limit_route(request: Request, caller: Principal) -> None:
     if not state.settings.rate_limits_enabled:
         return
     policy, scope = classify(request, policies(state))
-    key = bucket_key("rl", policy.name, caller.kind, caller.id, scope)
+    key = rate_key(policy, caller.kind, caller.id, scope)
     decision = await bucket_store(state).take(key, policy, _now(state))
     request.scope[HEADERS_KEY] = decision.headers()
     if not decision.allowed:
@@ -246,6 +278,10 @@ class Lockout:
     def retry_after(self, now: float) -> int:
         return max(1, math.ceil((1 - self.level(now)) / self.rate))
 
+    def end(self) -> float:
+        """When the bucket holds one token again."""
+        return self.at + (1 - self.tokens) / self.rate
+
     def encode(self, key: str) -> str:
         # Keys hold no spaces (bucket_key hashes anything beyond a few plain characters).
         return f"{key} {self.tokens!r} {self.at!r} {self.rate!r}"
@@ -268,6 +304,12 @@ class Lockouts:
         self._state = state
         self._locked: dict[str, Lockout] = {}
         self._recorded: dict[str, float] = {}
+        # At most this many lockouts in memory. Past it, the ended ones go (looked for at most once per lockout
+        # end: ``_sweep_at`` is the earliest end among those held); an active one is never forgotten, and one that
+        # finds no room is not held: until it ends (``_unheld_until``), the check reads the store, which has it.
+        self._max = state.settings.throttle_memory_entries
+        self._sweep_at = -math.inf
+        self._unheld_until = -math.inf
         # Alone with its memory buckets, an instance has seen every failure; sharing a table, it must be listening.
         self._shared = store if isinstance(store, SqlBuckets) else None
         self._complete = self._shared is None
@@ -279,8 +321,10 @@ class Lockouts:
 
     # --- lockouts ----------------------------------------------------------------------------------------------
 
-    def complete(self) -> bool:
+    def complete(self, now: float) -> bool:
         """Whether memory knows every lockout, so the check need not read the store."""
+        if now < self._unheld_until:
+            return False
         if self._shared is None:
             return True
         if not self._state.bus.connected.is_set():
@@ -302,15 +346,17 @@ class Lockouts:
         known = self._locked.get(key)
         if known is not None and known.at > lockout.at:
             return
-        if known is None and len(self._locked) >= MAX_LOCKOUTS:
-            self._make_room(lockout.at)
+        if known is None and len(self._locked) >= self._max and not self._make_room(lockout.at):
+            self._unheld_until = max(self._unheld_until, lockout.end())
+            return
         self._locked[key] = lockout
 
-    def _make_room(self, now: float) -> None:
-        for key in [key for key, held in self._locked.items() if held.level(now) >= 1]:
-            del self._locked[key]
-        for key in list(self._locked)[: max(0, len(self._locked) - MAX_LOCKOUTS // 2)]:
-            del self._locked[key]
+    def _make_room(self, now: float) -> bool:
+        if now >= self._sweep_at:
+            for key in [key for key, held in self._locked.items() if held.level(now) >= 1]:
+                del self._locked[key]
+            self._sweep_at = min((held.end() for held in self._locked.values()), default=-math.inf)
+        return len(self._locked) < self._max
 
     async def announce(self, emptied: Sequence[tuple[str, Lockout]]) -> None:
         """Learn these lockouts here and, on PostgreSQL, tell every other instance."""
@@ -379,9 +425,9 @@ class Lockouts:
 
     def note_recorded(self, known_key: str, now: float) -> None:
         self._recorded.pop(known_key, None)
-        if len(self._recorded) >= MAX_LOCKOUTS:
+        if len(self._recorded) >= self._max:
             # Oldest first: forgetting one costs a second write, never a wrong answer (the store has it).
-            for key in list(self._recorded)[: MAX_LOCKOUTS // 2]:
+            for key in list(self._recorded)[: self._max // 2]:
                 del self._recorded[key]
         self._recorded[known_key] = now
 
@@ -428,7 +474,7 @@ class AuthGuard:
 
     async def _refuse_if_locked(self) -> None:
         held, now = lockouts(self.state), _now(self.state)
-        if not held.complete():
+        if not held.complete(now):
             await self._refuse_if_locked_in_store(now)
             return
         for key, policy in self._keys():
@@ -488,7 +534,7 @@ class AuthGuard:
         held, key, now = lockouts(self.state), self._known_key(), _now(self.state)
         if held.recorded_within(key, now, KNOWN_REFRESH_SECONDS):
             return
-        await bucket_store(self.state).drain(key, now)
+        await bucket_store(self.state).drain(key, _KNOWN, now)
         held.note_recorded(key, now)
 
 
@@ -496,23 +542,28 @@ async def auth_guard(request: Request, kind: str, client: str) -> AuthGuard:
     return await AuthGuard.check(request, kind, client)
 
 
+async def limit_token(request: Request, client_id: str) -> None:
+    """The token endpoint's rate limit, per (client id, address), for a client that has just authenticated: taken
+    after authentication, like every other route's, so that a request naming any string as its client id spends
+    nobody's budget and leaves no bucket behind (failures are the brute-force guard's, bounded by the address's
+    budget). 429 ``RATE_LIMITED`` when the bucket is empty."""
+    state = app_state(request)
+    if not state.settings.rate_limits_enabled:
+        return
+    policy = policies(state).token
+    decision = await bucket_store(state).take(rate_key(policy, client_id, client_ip(request)), policy, _now(state))
+    request.scope[HEADERS_KEY] = decision.headers()
+    if not decision.allowed:
+        raise TokenRateLimited(policy, decision.retry_after)
+
+
 @asynccontextmanager
-async def client_authentication(
-    request: Request, presented: ClientCredentials | None, *, rate_limited: bool = False
-) -> AsyncIterator[None]:
-    """Around an OAuth endpoint's client authentication: the token endpoint's rate limit (``rate_limited``), the
-    brute-force lockout before, and the failure or success after (``invalid_client`` is the failure)."""
+async def client_authentication(request: Request, presented: ClientCredentials | None) -> AsyncIterator[None]:
+    """Around an OAuth endpoint's client authentication: the brute-force lockout before, and the failure or success
+    after (``invalid_client`` is the failure)."""
     from atlas_sa.auth.service import InvalidClient  # noqa: PLC0415 - keeps this module free of the OAuth service
 
-    state = app_state(request)
     client = presented.client_id if presented is not None else ""
-    if rate_limited and state.settings.rate_limits_enabled:
-        policy = policies(state).token
-        key = bucket_key("rl", policy.name, client, client_ip(request))
-        decision = await bucket_store(state).take(key, policy, _now(state))
-        request.scope[HEADERS_KEY] = decision.headers()
-        if not decision.allowed:
-            raise TokenRateLimited(policy, decision.retry_after)
     guard = await AuthGuard.check(request, "oauth", client)
     try:
         yield

@@ -23,7 +23,7 @@ from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
 from atlas_sa.auth.cache import CachedView, ViewId, auth_caches
-from atlas_sa.auth.throttle import bucket_key, bucket_store, policies
+from atlas_sa.auth.throttle import bucket_store, policies, rate_key
 from atlas_sa.errors import InvalidVersionDate
 from atlas_sa.identity.principal import Principal
 from atlas_sa.identity.roles import Requirement, satisfies
@@ -102,7 +102,7 @@ async def _take(state: AppState, caller: Principal, org_id: str) -> list[tuple[b
     """A token from the caller's bucket for this organization's service-account routes, as ``limit_route`` takes
     it; ``None`` when the bucket is empty (the route then refuses the request, with its 429 body)."""
     policy = policies(state).org_service_accounts
-    key = bucket_key("rl", policy.name, caller.kind, caller.id, f"org={org_id}")
+    key = rate_key(policy, caller.kind, caller.id, f"org={org_id}")
     decision = await bucket_store(state).take(key, policy, state.clock.now().timestamp())
     if not decision.allowed:
         return None
