@@ -22,6 +22,7 @@ from atlas_sa.kit.handlers import install_error_handlers
 from atlas_sa.kit.limits import BodyLimitMiddleware
 from atlas_sa.kit.negotiation import FormatMiddleware
 from atlas_sa.kit.state import AppState
+from atlas_sa.onboarding import endpoints as onboarding
 from atlas_sa.org_settings import endpoints as org_settings
 from atlas_sa.orgs import endpoints as orgs
 from atlas_sa.private import endpoints as private
@@ -85,6 +86,7 @@ def create_app(
         health.router,
         oauth.router,
         orgs.router,
+        onboarding.router,
         org_settings.router,
         projects.router,
         service_accounts.router,

@@ -17,13 +17,13 @@ from pathlib import Path
 import httpx
 import pytest
 
-from atlas_sa.auth.bootstrap import bootstrap
 from atlas_sa.auth.repository import SigningKeyRepository
 from atlas_sa.auth.signing import new_signing_key
 from atlas_sa.kit.clock import SystemClock
 from atlas_sa.kit.crypto import ServerKeys
 from atlas_sa.kit.db import Database
 from atlas_sa.migrations import upgrade
+from atlas_sa.onboarding.bootstrap import bootstrap
 from tests.cli.test_main import run
 from tests.support.server import LiveServer, live_server
 

@@ -18,10 +18,15 @@ from urllib.parse import quote_plus
 
 import httpx
 
-from atlas_sa.auth.accounts import add_service_account
-from atlas_sa.auth.bootstrap import BootstrapCredentials, bootstrap
 from atlas_sa.kit.state import AppState
 from atlas_sa.models import ProjectAssignment
+from atlas_sa.onboarding.bootstrap import BootstrapCredentials, bootstrap
+from atlas_sa.orgs.repository import OrgRepository
+from atlas_sa.orgs.service import OrgService
+from atlas_sa.projects.repository import ProjectRepository
+from atlas_sa.projects.service import ProjectService
+from atlas_sa.service_accounts.repository import ServiceAccountRepository
+from atlas_sa.service_accounts.service import NewAccount, ServiceAccountService
 
 SA_VERSION = "2024-08-05"
 ORGS_VERSION = "2023-01-01"
@@ -125,16 +130,16 @@ class AtlasClient(httpx.AsyncClient):
         """A service account made in-process (not through the API), with org roles and project assignments."""
         state = self.state
         async with state.db.unit_of_work() as session:
-            made = await add_service_account(
-                session,
-                state.keys,
-                state.clock,
-                org_id=org_id,
-                name=name,
-                description="made by a test",
-                roles=roles,
-                secret_hours=secret_hours,
+            orgs = OrgService(OrgRepository(session), state.clock)
+            projects = ProjectService(ProjectRepository(session), orgs, state.clock)
+            accounts = ServiceAccountService(ServiceAccountRepository(session), orgs, projects, state.clock, state.keys)
+            made = await accounts.create_first(
+                await orgs.require(org_id),
+                NewAccount(
+                    name=name, description="made by a test", roles=list(roles), secret_expires_after_hours=secret_hours
+                ),
             )
+            assert made.issued is not None
             for group_id, group_roles in (project_roles or {}).items():
                 session.add(
                     ProjectAssignment(
@@ -144,7 +149,7 @@ class AtlasClient(httpx.AsyncClient):
                         created_at=state.clock.now(),
                     )
                 )
-        return Account(org_id, made.account.client_id, made.secret_value, made.account.id)
+        return Account(org_id, made.account.client_id, made.issued.value, made.account.id)
 
     async def as_service_account(
         self,

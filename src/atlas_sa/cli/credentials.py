@@ -15,7 +15,6 @@ from typing import TypeVar
 from cryptography.exceptions import InvalidTag
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from atlas_sa.auth.bootstrap import BootstrapCredentials, bootstrap
 from atlas_sa.auth.masterkey import KeyFileMissing, SigningKeyWithAnotherKey, claim, holds_key_material
 from atlas_sa.auth.repository import SigningKeyRepository
 from atlas_sa.auth.signing import KeyRing, rotate
@@ -23,6 +22,7 @@ from atlas_sa.kit.clock import SystemClock
 from atlas_sa.kit.crypto import MissingKeyFile, ServerKeys
 from atlas_sa.kit.db import Database
 from atlas_sa.kit.pagination import PageRequest
+from atlas_sa.onboarding.bootstrap import BootstrapCredentials, bootstrap
 from atlas_sa.orgs.repository import OrgRepository
 from atlas_sa.settings import Settings
 

@@ -262,7 +262,7 @@ def bootstrap_command(
     """Create an organization, a project, an ORG_OWNER service account and an ORG_OWNER API key; print their
     credentials once."""
     from atlas_sa.cli.credentials import OrgNameTaken, describe, run_bootstrap  # noqa: PLC0415 - lean `serve`
-    from atlas_sa.orgs.schemas import CreateOrganizationRequest  # noqa: PLC0415
+    from atlas_sa.onboarding.schemas import CreateOrganizationRequest  # noqa: PLC0415
 
     if as_json and as_shell:
         fail("choose one of --json and --shell", 2)

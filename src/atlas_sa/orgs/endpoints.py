@@ -9,22 +9,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import Request
 from starlette.responses import Response
 
-from atlas_sa.auth.accounts import AccountFactory, NewServiceAccount
 from atlas_sa.identity.caller import Caller
 from atlas_sa.kit.pagination import PageRequest, paginated, paging_with_count, self_link
-from atlas_sa.kit.rendering import created, ok
+from atlas_sa.kit.rendering import ok
 from atlas_sa.kit.routing import atlas_router, request_session
 from atlas_sa.kit.state import app_state
 from atlas_sa.models import Organization
 from atlas_sa.orgs.repository import OrgRepository
-from atlas_sa.orgs.schemas import (
-    AtlasOrganization,
-    CreateOrganizationRequest,
-    CreateOrganizationResponse,
-    PaginatedOrganization,
-)
+from atlas_sa.orgs.schemas import AtlasOrganization, PaginatedOrganization
 from atlas_sa.orgs.service import OrgService
-from atlas_sa.service_accounts.schemas import OrgServiceAccount
 
 ORGS_VERSION = "2023-01-01"
 router = atlas_router(ORGS_VERSION, prefix="/api/atlas/v2", tags=["Organizations"])
@@ -32,7 +25,7 @@ router = atlas_router(ORGS_VERSION, prefix="/api/atlas/v2", tags=["Organizations
 
 async def org_service(request: Request, session: Annotated[AsyncSession, Depends(request_session)]) -> OrgService:
     state = app_state(request)
-    return OrgService(OrgRepository(session), state.clock, AccountFactory(session, state.keys, state.clock))
+    return OrgService(OrgRepository(session), state.clock)
 
 
 Orgs = Annotated[OrgService, Depends(org_service)]
@@ -49,28 +42,6 @@ def org_schema(request: Request, org: Organization) -> AtlasOrganization:
     )
 
 
-def new_account_schema(made: NewServiceAccount) -> OrgServiceAccount:
-    account, secret = made.account, made.secret
-    return OrgServiceAccount.model_validate(
-        {
-            "clientId": account.client_id,
-            "createdAt": account.created_at,
-            "description": account.description,
-            "name": account.name,
-            "roles": account.org_roles,
-            "secrets": [
-                {
-                    "createdAt": secret.created_at,
-                    "expiresAt": secret.expires_at,
-                    "id": secret.id,
-                    "secret": made.secret_value,
-                }
-            ],
-            "systemManaged": account.system_managed,
-        }
-    )
-
-
 @router.get("/orgs", operation_id="listOrganizations", response_model=PaginatedOrganization)
 async def list_organizations(
     request: Request,
@@ -81,20 +52,6 @@ async def list_organizations(
 ) -> Response:
     rows, total = await orgs.list(caller, page, name)
     return ok(paginated(request, page, [org_schema(request, org) for org in rows], total))
-
-
-@router.post("/orgs", operation_id="createOrganization", status_code=201, response_model=CreateOrganizationResponse)
-async def create_organization(
-    request: Request, caller: Caller, orgs: Orgs, body: CreateOrganizationRequest
-) -> Response:
-    org, first_account = await orgs.create_with_service_account(caller, body.name, body.service_account)
-    return created(
-        CreateOrganizationResponse(
-            organization=org_schema(request, org),
-            orgOwnerId=body.org_owner_id,
-            serviceAccount=None if first_account is None else new_account_schema(first_account),
-        )
-    )
 
 
 @router.get("/orgs/{orgId}", operation_id="getOrganization", response_model=AtlasOrganization)

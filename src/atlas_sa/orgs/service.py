@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from atlas_sa.auth.accounts import AccountFactory, NewServiceAccount
-from atlas_sa.errors import InvalidAttribute, InvalidOrgId, MissingAttribute, OrgNotFound, UserUnauthorized
+from atlas_sa.errors import InvalidOrgId, OrgNotFound, UserUnauthorized
 from atlas_sa.identity.principal import Principal
 from atlas_sa.identity.roles import Requirement, authorize
 from atlas_sa.kit.clock import Clock
@@ -13,7 +12,6 @@ from atlas_sa.kit.ids import is_object_id, new_object_id
 from atlas_sa.kit.pagination import PageRequest
 from atlas_sa.models import DEFAULT_MAX_SECRET_VALIDITY_HOURS, Organization
 from atlas_sa.orgs.repository import OrgRepository
-from atlas_sa.service_accounts.schemas import OrgServiceAccountRequest
 
 
 def check_org_id(org_id: str) -> str:
@@ -23,14 +21,10 @@ def check_org_id(org_id: str) -> str:
     return org_id
 
 
-MIN_SECRET_HOURS = 8
-
-
 class OrgService:
-    def __init__(self, orgs: OrgRepository, clock: Clock, accounts: AccountFactory | None = None) -> None:
+    def __init__(self, orgs: OrgRepository, clock: Clock) -> None:
         self.orgs = orgs
         self.clock = clock
-        self.accounts = accounts
 
     async def require(self, org_id: str, *, for_update: bool = False) -> Organization:
         """The organization, or 404 (``INVALID_ORG_ID`` when malformed, ``ORG_NOT_FOUND`` when unknown)."""
@@ -43,7 +37,7 @@ class OrgService:
         """createOrganization. Only the local system (the CLI) or a credential holding ``ORG_OWNER`` in its own
         organization may create organizations (Atlas requires Organization Owner of the requesting org). The
         creator gains no access to the new organization: its first credential is the ``serviceAccount`` the request
-        may carry (see :meth:`create_with_owner`)."""
+        may carry (:mod:`atlas_sa.onboarding`)."""
         if not (caller.is_system or "ORG_OWNER" in caller.org_roles):
             raise UserUnauthorized
         now = self.clock.now()
@@ -56,34 +50,6 @@ class OrgService:
         )
         await self.orgs.add(org)
         return org
-
-    async def create_with_service_account(
-        self, caller: Principal, name: str, first_account: OrgServiceAccountRequest | None
-    ) -> tuple[Organization, NewServiceAccount | None]:
-        """createOrganization with the optional ``serviceAccount`` (Atlas's CreateOrganizationRequest): the new
-        organization's first credential, whose secret only this response shows. ``secretExpiresAfterHours`` is
-        required and bounded by the new org's maximum (8..8760); ``withoutInitialSecret`` makes no sense for a
-        first credential and is refused (400 ``INVALID_ATTRIBUTE``)."""
-        if first_account is not None:
-            hours = first_account.secret_expires_after_hours
-            if first_account.without_initial_secret:
-                raise InvalidAttribute("serviceAccount.withoutInitialSecret")
-            if hours is None:
-                raise MissingAttribute("serviceAccount.secretExpiresAfterHours")
-            if not MIN_SECRET_HOURS <= hours <= DEFAULT_MAX_SECRET_VALIDITY_HOURS:
-                raise InvalidAttribute("serviceAccount.secretExpiresAfterHours")
-        org = await self.create(caller, name)
-        if first_account is None or first_account.secret_expires_after_hours is None:
-            return org, None
-        assert self.accounts is not None, "OrgService needs an AccountFactory to create service accounts"
-        made = await self.accounts.add(
-            org_id=org.id,
-            name=first_account.name,
-            description=first_account.description,
-            roles=first_account.roles,
-            secret_hours=first_account.secret_expires_after_hours,
-        )
-        return org, made
 
     async def get(self, caller: Principal, org_id: str) -> Organization:
         """getOrganization (Organization Member)."""

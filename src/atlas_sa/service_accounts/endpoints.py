@@ -169,7 +169,7 @@ def group_account_schema(view: AccountView) -> dict[str, object]:
     return _account_fields(view)
 
 
-def _new_account(body: OrgServiceAccountRequest | GroupServiceAccountRequest) -> NewAccount:
+def new_account(body: OrgServiceAccountRequest | GroupServiceAccountRequest) -> NewAccount:
     return NewAccount(
         name=body.name,
         description=body.description,
@@ -213,7 +213,7 @@ async def create_org_service_account(
     body: OrgServiceAccountRequest,
     orgId: str,  # noqa: N803
 ) -> Response:
-    return created(org_account_schema(await accounts.create_for_org(caller, orgId, _new_account(body))))
+    return created(org_account_schema(await accounts.create_for_org(caller, orgId, new_account(body))))
 
 
 @router.get(ORG_ACCOUNT, operation_id="getOrgServiceAccount", response_model=OrgServiceAccount)
@@ -320,7 +320,7 @@ async def create_group_service_account(
     body: GroupServiceAccountRequest,
     groupId: str,  # noqa: N803
 ) -> Response:
-    return created(group_account_schema(await accounts.create_for_project(caller, groupId, _new_account(body))))
+    return created(group_account_schema(await accounts.create_for_project(caller, groupId, new_account(body))))
 
 
 @router.get(GROUP_ACCOUNT, operation_id="getGroupServiceAccount", response_model=GroupServiceAccount)

@@ -291,6 +291,14 @@ class ServiceAccountService:
         account, issued = await self._create_account(org, request, _unique(request.roles))
         return AccountView(account, list(account.org_roles), [issued.secret] if issued else [], issued)
 
+    async def create_first(self, org: Organization, request: NewAccount) -> AccountView:
+        """The first account of an organization made in this unit of work, with its secret: ``atlas-sa bootstrap``
+        and createOrganization's ``serviceAccount``. The caller has authorized the organization's creation, which
+        is the only authority this needs; the organization's rules for a new account apply as they do to
+        createOrgServiceAccount. Roles are kept sorted, as those two have always answered them."""
+        account, issued = await self._create_account(org, request, sorted(set(request.roles)))
+        return AccountView(account, list(account.org_roles), [issued.secret] if issued else [], issued)
+
     async def get_for_org(self, caller: Principal, org_id: str, client_id: str) -> AccountView:
         """getOrgServiceAccount (Organization Read Only)."""
         org = await self.org_scope(caller, org_id, Requirement.ORG_READ_ONLY)

@@ -1,5 +1,4 @@
-"""The first credentials of a fresh installation (``atlas-sa bootstrap``), and the service-account rows every new
-organization's first credential needs.
+"""The first credentials of a fresh installation (``atlas-sa bootstrap``).
 
 Bootstrap acts as the local system: it creates an organization, one project in it, an ``ORG_OWNER`` service account
 with one secret, and an ``ORG_OWNER`` programmatic API key, and hands back the only copies of the secret and the
@@ -14,7 +13,6 @@ from datetime import datetime
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from atlas_sa.api_keys.service import create_api_key
-from atlas_sa.auth.accounts import add_service_account
 from atlas_sa.identity.principal import SYSTEM
 from atlas_sa.kit.clock import Clock
 from atlas_sa.kit.crypto import ServerKeys
@@ -23,6 +21,8 @@ from atlas_sa.orgs.repository import OrgRepository
 from atlas_sa.orgs.service import OrgService
 from atlas_sa.projects.repository import ProjectRepository
 from atlas_sa.projects.service import ProjectService
+from atlas_sa.service_accounts.repository import ServiceAccountRepository
+from atlas_sa.service_accounts.service import NewAccount, ServiceAccountService
 
 DEFAULT_ORG_NAME = "atlas-sa"
 DEFAULT_PROJECT_NAME = "default"
@@ -62,21 +62,22 @@ async def bootstrap(
     """Create the organization, its project (none when ``project_name`` is ``None``), an ``ORG_OWNER`` service
     account with one secret valid for the org's maximum (8760 hours) and an ``ORG_OWNER`` API key."""
     orgs = OrgService(OrgRepository(session), clock)
+    projects = ProjectService(ProjectRepository(session), orgs, clock)
     org = await orgs.create(SYSTEM, org_name)
     group_id = None
     if project_name is not None:
-        projects = ProjectService(ProjectRepository(session), orgs, clock)
         group_id = (await projects.create(SYSTEM, project_name, org.id)).id
-    owner = await add_service_account(
-        session,
-        keys,
-        clock,
-        org_id=org.id,
-        name="bootstrap",
-        description="Created by atlas-sa bootstrap",
-        roles=["ORG_OWNER"],
-        secret_hours=DEFAULT_MAX_SECRET_VALIDITY_HOURS,
+    accounts = ServiceAccountService(ServiceAccountRepository(session), orgs, projects, clock, keys)
+    owner = await accounts.create_first(
+        org,
+        NewAccount(
+            name="bootstrap",
+            description="Created by atlas-sa bootstrap",
+            roles=["ORG_OWNER"],
+            secret_expires_after_hours=DEFAULT_MAX_SECRET_VALIDITY_HOURS,
+        ),
     )
+    assert owner.issued is not None, "an account made with secret_expires_after_hours has a secret"
     public_key, private_key = await create_api_key(
         session, keys, clock, org.id, ["ORG_OWNER"], "Created by atlas-sa bootstrap"
     )
@@ -84,8 +85,8 @@ async def bootstrap(
         org_id=org.id,
         group_id=group_id,
         client_id=owner.account.client_id,
-        client_secret=owner.secret_value,
-        secret_expires_at=owner.secret.expires_at,
+        client_secret=owner.issued.value,
+        secret_expires_at=owner.issued.secret.expires_at,
         public_key=public_key,
         private_key=private_key,
     )
