@@ -15,7 +15,6 @@ from collections.abc import Iterable
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from atlas_sa.api_keys.repository import ApiKeyRepository
-from atlas_sa.auth.digest import API_KEY_CONTEXT
 from atlas_sa.errors import InvalidAttribute, InvalidEnumValue, MissingAttribute, OrgNotFound
 from atlas_sa.identity.roles import ORG_ROLES
 from atlas_sa.kit.clock import Clock
@@ -28,6 +27,8 @@ PUBLIC_KEY_LENGTH = 8
 MAX_DESCRIPTION_LENGTH = 250
 # 26^8 ≈ 2·10^11 public keys: a clash is rare, and a few fresh draws make one vanishingly unlikely.
 _PUBLIC_KEY_ATTEMPTS = 5
+API_KEY_CONTEXT = b"api-key"
+"""The AES-GCM associated data an API key's private key is sealed with (Digest unseals it with the same)."""
 
 
 def new_public_key() -> str:

@@ -49,6 +49,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import Request
 
 from atlas_sa.api_keys.repository import ApiKeyRepository
+from atlas_sa.api_keys.service import API_KEY_CONTEXT
 from atlas_sa.auth.throttle import auth_guard
 from atlas_sa.errors import Unauthorized
 from atlas_sa.identity.principal import Principal
@@ -64,8 +65,6 @@ NONCE_TTL_SECONDS = 300
 # A nonce dated this far in the future was issued before the clock was set back; treat it as stale, not forged.
 _FUTURE_SKEW_SECONDS = 60
 REPLAY_TABLE_SIZE = 100_000
-API_KEY_CONTEXT = b"api-key"
-"""The AES-GCM associated data an API key's private key is sealed with."""
 
 _RANDOM_BYTES = 12
 _MAC_BYTES = 16

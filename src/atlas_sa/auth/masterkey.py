@@ -21,7 +21,7 @@ from pathlib import Path
 from cryptography.exceptions import InvalidTag
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from atlas_sa.auth.digest import API_KEY_CONTEXT
+from atlas_sa.api_keys.service import API_KEY_CONTEXT
 from atlas_sa.auth.repository import MasterKeyRepository, SigningKeyRepository
 from atlas_sa.auth.signing import SEAL_CONTEXT
 from atlas_sa.kit.crypto import KeyError_, ServerKeys
