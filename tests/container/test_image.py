@@ -62,6 +62,7 @@ def test_image_serves_tokens_and_service_accounts(postgres_database: str | None)
     if postgres_database:
         env["ATLAS_SA_SMOKE_POSTGRES_URL"] = postgres_database
     status, output = run_smoke(env)
+    print(output)  # its phases and timings, for `pytest -rP`
     if status == CANNOT_HAVE_DOCKER and not os.environ.get("CI"):
         pytest.skip(f"no docker here (CI runs it): {output.strip().splitlines()[-1]}")
     assert status == 0, output
