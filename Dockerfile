@@ -30,7 +30,8 @@ ENV PATH=/opt/atlas-sa/bin:$PATH \
     PYTHONUNBUFFERED=1 \
     ATLAS_SA_HOST=0.0.0.0 \
     ATLAS_SA_PORT=8080 \
-    ATLAS_SA_DATABASE_URL=sqlite:////data/atlas-sa.db
+    ATLAS_SA_DATABASE_URL=sqlite:////data/atlas-sa.db \
+    ATLAS_SA_DATA_DIR=/data
 # A fixed numeric id, so that volume ownership is predictable and Kubernetes' runAsNonRoot can check it.
 RUN useradd --system --uid 10001 --user-group --home-dir /data --no-create-home --shell /usr/sbin/nologin atlas-sa \
  && mkdir /data && chown 10001:10001 /data && chmod 0700 /data
