@@ -14,12 +14,12 @@ from atlas_sa.auth import endpoints as oauth
 from atlas_sa.auth.dependencies import authenticate
 from atlas_sa.auth.fastpath import token_route
 from atlas_sa.identity.caller import Authenticator
+from atlas_sa.kit.bodies import BodyLimitMiddleware
 from atlas_sa.kit.clock import Clock, SystemClock
 from atlas_sa.kit.crypto import ServerKeys
 from atlas_sa.kit.db import Database
 from atlas_sa.kit.fastpath import FastPathMiddleware
 from atlas_sa.kit.handlers import install_error_handlers
-from atlas_sa.kit.limits import BodyLimitMiddleware
 from atlas_sa.kit.negotiation import FormatMiddleware
 from atlas_sa.kit.state import AppState
 from atlas_sa.onboarding import endpoints as onboarding

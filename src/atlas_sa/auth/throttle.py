@@ -1,4 +1,4 @@
-"""Rate limits and brute-force protection, on the token buckets of :mod:`atlas_sa.kit.ratelimit`.
+"""Rate limits and brute-force protection, on the token buckets of :mod:`atlas_sa.kit.buckets`.
 
 **Rate limits** (Atlas's, per the decisions table). Every Atlas route takes one token from the bucket of its
 (credential, scope) as soon as the caller is authenticated (:func:`limit_route`, called by the ``Caller``
@@ -27,8 +27,8 @@ and the client-id bucket (a distributed attack on one client) is not consulted f
 that client in the last 24 hours. A success is remembered in a one-token bucket emptied at each recording, so
 "recently succeeded" lives in the same store as the buckets and is shared across instances on PostgreSQL.
 
-Stores: :class:`~atlas_sa.kit.ratelimit.SqlBuckets` on PostgreSQL (every instance shares the buckets),
-:class:`~atlas_sa.kit.ratelimit.MemoryBuckets` on SQLite (one process). Time is the app's injected clock. Both stay
+Stores: :class:`~atlas_sa.kit.buckets.SqlBuckets` on PostgreSQL (every instance shares the buckets),
+:class:`~atlas_sa.kit.buckets.MemoryBuckets` on SQLite (one process). Time is the app's injected clock. Both stay
 bounded: the table loses its full rows every minute (the store is told each key prefix's policy,
 :func:`bucket_families`), memory keeps each policy apart within ``throttle_memory_entries`` and forgets what says
 least first, so a flood of new keys neither grows the state without bound nor resets anyone's failure count.
@@ -67,8 +67,8 @@ from starlette.responses import Response
 from atlas_sa.errors import RateLimited, RateLimitedTokenBucket
 from atlas_sa.identity.principal import Principal
 from atlas_sa.kit.addresses import client_ip
+from atlas_sa.kit.buckets import BucketStore, MemoryBuckets, Policy, SqlBuckets
 from atlas_sa.kit.events import ALL
-from atlas_sa.kit.ratelimit import BucketStore, MemoryBuckets, Policy, SqlBuckets
 from atlas_sa.kit.routing import RATE_LIMIT_HEADERS as HEADERS_KEY
 from atlas_sa.kit.state import AppState, app_state
 from atlas_sa.settings import Settings

@@ -176,7 +176,7 @@ def serve(
 
     from atlas_sa.app import create_app  # noqa: PLC0415
     from atlas_sa.cli.credentials import start_up  # noqa: PLC0415
-    from atlas_sa.kit.limits import http_protocol  # noqa: PLC0415
+    from atlas_sa.cli.protocol import http_protocol  # noqa: PLC0415
 
     settings = load_key_settings(
         config_file,

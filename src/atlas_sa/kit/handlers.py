@@ -32,7 +32,7 @@ from atlas_sa.errors import (
     UnexpectedError,
     UnsupportedMediaType,
 )
-from atlas_sa.kit.limits import seconds
+from atlas_sa.kit.bodies import seconds
 from atlas_sa.kit.rendering import render_error
 from atlas_sa.kit.state import app_state
 

@@ -1,11 +1,9 @@
-"""Request limits: body size (413 in Atlas's error form, whether the size is declared up front or streamed), body
-read time (408: the whole body must arrive within the request timeout), and, in uvicorn's HTTP protocol below the
-ASGI app, header read time (408 past the header timeout) and header size (431, or 414 for the request target).
+"""The HTTP protocol ``atlas-sa serve`` gives uvicorn, below the ASGI app: header read time (408 past the header
+timeout) and header size (431, or 414 for the request target). The body's limits are the app's
+(:mod:`atlas_sa.kit.bodies`).
 
-uvicorn closes idle keep-alive connections but has no read timeout for a request's headers or body: a client that
-trickles either holds a connection (and, for a body, a request task and its database session) for as long as it
-likes. The body deadline lives here, at the ASGI level: every ``receive()`` of an unfinished body waits at most until
-``start + request_timeout``. The header deadline cannot: no ASGI code runs before the headers are complete, so
+uvicorn closes idle keep-alive connections but has no read timeout for a request's headers: a client that trickles
+them holds a connection for as long as it likes. No ASGI code runs before the headers are complete, so
 :func:`http_protocol` subclasses uvicorn's httptools protocol with a timer armed when a connection opens
 and when a request's first byte arrives, disarmed when its headers are complete.
 
@@ -27,89 +25,17 @@ from __future__ import annotations
 import asyncio
 from typing import Any, cast
 
-from starlette.exceptions import HTTPException
-from starlette.requests import ClientDisconnect
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
-
 from atlas_sa.errors import (
     AtlasError,
     MalformedRequest,
-    PayloadTooLarge,
     RequestHeaderFieldsTooLarge,
     RequestTimeout,
     UriTooLong,
 )
+from atlas_sa.kit.bodies import seconds
 from atlas_sa.kit.negotiation import RequestFormat
 from atlas_sa.kit.rendering import render_error
 from atlas_sa.settings import Settings
-
-
-class BodyTooLarge(HTTPException):
-    # An HTTPException, not an AtlasError: FastAPI re-raises HTTPExceptions met while reading a body, while any
-    # other exception there becomes a generic 400. The error handler renders 413 as ``PAYLOAD_TOO_LARGE``.
-    def __init__(self) -> None:
-        super().__init__(status_code=413)
-
-
-class BodyTimedOut(HTTPException):
-    # As BodyTooLarge; the error handler renders 408 as ``REQUEST_TIMEOUT``.
-    def __init__(self) -> None:
-        super().__init__(status_code=408)
-
-
-def seconds(value: float) -> int | float:
-    """A duration as a JSON number: ``30`` rather than ``30.0``."""
-    return int(value) if float(value).is_integer() else value
-
-
-class BodyLimitMiddleware:
-    def __init__(self, app: ASGIApp, max_body_bytes: int, body_timeout: float | None = None) -> None:
-        self.app = app
-        self.limit = max_body_bytes
-        self.timeout = body_timeout
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        for name, value in scope["headers"]:
-            if name == b"content-length":
-                try:
-                    declared = int(value)
-                except ValueError:
-                    declared = 0
-                if declared > self.limit:
-                    await render_error(PayloadTooLarge(self.limit))(scope, receive, send)
-                    return
-        received = 0
-        complete = False
-        deadline = asyncio.get_running_loop().time() + self.timeout if self.timeout is not None else None
-
-        async def limited_receive() -> Message:
-            nonlocal received, complete
-            if complete or deadline is None:
-                # Once the body is in, ``receive`` waits for the disconnect: no deadline on that.
-                message = await receive()
-            else:
-                try:
-                    # ``timeout_at`` rather than ``wait_for``: no task per call (~3% of a token request's CPU).
-                    async with asyncio.timeout_at(deadline):
-                        message = await receive()
-                except TimeoutError:
-                    raise BodyTimedOut from None
-            if message["type"] == "http.request":
-                received += len(message.get("body", b""))
-                if received > self.limit:
-                    raise BodyTooLarge
-                complete = not message.get("more_body", False)
-            return message
-
-        try:
-            await self.app(scope, limited_receive, send)
-        except ClientDisconnect:
-            # The client left, or its framing broke (the protocol below answered it), before its body was read:
-            # there is no one to answer and nothing went wrong here. Returning lets uvicorn end the request quietly.
-            return
 
 
 def wire_response(error: AtlasError) -> bytes:

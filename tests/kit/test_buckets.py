@@ -7,8 +7,8 @@ import asyncio
 import pytest
 from sqlalchemy import text
 
+from atlas_sa.kit.buckets import PURGE_SECONDS, BucketStore, MemoryBuckets, Policy, SqlBuckets
 from atlas_sa.kit.db import Database
-from atlas_sa.kit.ratelimit import PURGE_SECONDS, BucketStore, MemoryBuckets, Policy, SqlBuckets
 
 POLICY = Policy("test", capacity=5, refill=5, period=60)  # one token back every 12 s
 
