@@ -4,9 +4,13 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import timedelta
 
 from fastapi import FastAPI
+from fastapi.routing import APIRoute, APIRouter
 from fastapi.telemetry import TelemetryConfig
+from opentelemetry.trace import TracerProvider
+from starlette.types import ASGIApp
 
 from atlas_sa import __version__, health
 from atlas_sa.access_lists import endpoints as access_lists
@@ -20,7 +24,9 @@ from atlas_sa.kit.crypto import ServerKeys
 from atlas_sa.kit.db import Database
 from atlas_sa.kit.fastpath import FastPathMiddleware
 from atlas_sa.kit.handlers import install_error_handlers
+from atlas_sa.kit.metrics import DB_POOL_IN_USE, SECRETS_EXPIRING, on_scrape
 from atlas_sa.kit.negotiation import FormatMiddleware
+from atlas_sa.kit.observe import MetricsEndpoint, RequestObserver
 from atlas_sa.kit.state import AppState
 from atlas_sa.onboarding import endpoints as onboarding
 from atlas_sa.org_settings import endpoints as org_settings
@@ -30,9 +36,37 @@ from atlas_sa.projects import endpoints as projects
 from atlas_sa.root import endpoints as root
 from atlas_sa.service_accounts import endpoints as service_accounts
 from atlas_sa.service_accounts.fastpath import read_route
+from atlas_sa.service_accounts.repository import ServiceAccountRepository
 from atlas_sa.settings import Settings
 
 _NO_TELEMETRY: TelemetryConfig = {"tracing": False, "metrics": False, "logs": False}
+
+
+def _telemetry(settings: Settings, tracer_provider: TracerProvider | None) -> TelemetryConfig:
+    """FastAPI's OpenTelemetry: off, or request spans and metrics exported as the ``OTEL_*`` variables say. Its
+    log records stay off: they carry exception messages and tracebacks, which our logs never do (a message can
+    hold what a client sent)."""
+    if not settings.opentelemetry:
+        return _NO_TELEMETRY
+    config: TelemetryConfig = {"logs": False, "auto_configure": True}
+    if tracer_provider is not None:
+        config["tracer_provider"] = tracer_provider
+    return config
+
+
+class AtlasApp(FastAPI):
+    """FastAPI with :class:`RequestObserver` and :class:`MetricsEndpoint` outside Starlette's error middleware,
+    so that every response, a 500 included, carries its request id and is counted."""
+
+    observed: tuple[AppState, bool] | None = None
+
+    def build_middleware_stack(self) -> ASGIApp:
+        stack = super().build_middleware_stack()
+        assert self.observed is not None
+        state, access_log = self.observed
+        return RequestObserver(
+            MetricsEndpoint(stack, state, state.settings.metrics_port), access_log_enabled=access_log
+        )
 
 
 def create_app(
@@ -41,6 +75,7 @@ def create_app(
     clock: Clock | None = None,
     database: Database | None = None,
     keys: ServerKeys | None = None,
+    tracer_provider: TracerProvider | None = None,
 ) -> FastAPI:
     """The application. ``atlas-sa serve`` passes the ``keys`` it checked against the database
     (:mod:`atlas_sa.auth.masterkey`); without them the configured key, or an existing development key file, is used."""
@@ -59,25 +94,28 @@ def create_app(
             if database is None:
                 await db.dispose()
 
-    app = FastAPI(
+    app = AtlasApp(
         title="atlas-sa: MongoDB Atlas Administration API v2, Service Accounts",
         version=__version__,
         lifespan=lifespan,
         docs_url=None,
         redoc_url=None,
-        telemetry=None if settings.opentelemetry else _NO_TELEMETRY,
+        telemetry=_telemetry(settings, tracer_provider),
     )
     app.state.atlas = state
     # What ``identity.caller.Caller`` calls: features declare the dependency, auth implements it.
     authenticator: Authenticator = authenticate
     app.state.authenticator = authenticator
+    app.observed = (state, settings.access_log)
     install_error_handlers(app)
+    _scraped_gauges(state)
     # Starlette runs the middleware added last outermost: the format is known before a 413 is rendered, and the fast
     # paths run inside both, so format, security headers and body limits apply to them too.
     if settings.fast_paths:
-        app.add_middleware(
-            FastPathMiddleware, routes=[token_route(), read_route(state, (service_accounts.SA_VERSION,))]
+        read = read_route(
+            state, (service_accounts.SA_VERSION,), _template(service_accounts.router, "getOrgServiceAccount")
         )
+        app.add_middleware(FastPathMiddleware, routes=[token_route(), read], tracing=settings.opentelemetry)
     app.add_middleware(
         BodyLimitMiddleware, max_body_bytes=settings.max_body_bytes, body_timeout=settings.request_timeout
     )
@@ -97,3 +135,29 @@ def create_app(
         app.include_router(router)
         state.routes.extend(router.routes)
     return app
+
+
+def _template(router: APIRouter, operation_id: str) -> str:
+    """The template of the route with this operation id, as the router reports it (a fast path labels its
+    answers with it)."""
+    for route in router.routes:
+        if isinstance(route, APIRoute) and route.operation_id == operation_id:
+            return route.path_format
+    raise LookupError(operation_id)
+
+
+def _scraped_gauges(state: AppState) -> None:
+    """The gauges read when ``/metrics`` is scraped: connections in use, secrets about to expire."""
+
+    async def pool() -> None:
+        for name, in_use in state.db.connections_in_use().items():
+            DB_POOL_IN_USE.labels(name).set(in_use)
+
+    async def expiring() -> None:
+        now = state.clock.now()
+        until = now + timedelta(days=state.settings.secret_expiry_warning_days)
+        async with state.db.unit_of_work(write=False) as session:
+            SECRETS_EXPIRING.set(await ServiceAccountRepository(session).count_secrets_expiring(now, until))
+
+    on_scrape(state, pool)
+    on_scrape(state, expiring)

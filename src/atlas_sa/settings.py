@@ -34,15 +34,22 @@ class Settings(BaseSettings):
     data_dir: Path | None = None
     trusted_proxies: list[str] = Field(default_factory=list)
     log_level: Literal["debug", "info", "warning", "error"] = "info"
+    # ``json``: one JSON object per line (atlas_sa.kit.logs).
+    log_format: Literal["text", "json"] = "text"
+    # Serve ``/metrics`` on this port only (same host), not on the main one: for deployments that must not expose
+    # metrics where the API is reachable.
+    metrics_port: int | None = Field(default=None, ge=1, le=65535)
+    # The ``atlas_sa_secrets_expiring`` gauge counts secrets expiring within this many days.
+    secret_expiry_warning_days: int = Field(default=7, ge=1)
     # One line per request on stderr; the benchmarks turn it off (it costs ~10% of a cheap request).
     access_log: bool = True
     # The event loop under uvicorn. asyncio by default: under saturation uvloop answers some connections many times
     # later than others (measured with 64 connections on one core: p99/p50 of 5.4x for uvloop, 1.1x for asyncio,
     # at equal throughput for requests costing 0.3 ms or more; docs/performance.md).
     event_loop: Literal["asyncio", "uvloop"] = "asyncio"
-    # FastAPI's own OpenTelemetry spans, metrics and logs (exporters come from the standard OTEL_* environment, with
-    # FASTAPI_OTEL_AUTO_CONFIGURE=true). Off by default: even with no provider configured, looking for one on every
-    # request cost ~7% of a token request.
+    # FastAPI's own OpenTelemetry request spans and metrics, exported over OTLP/HTTP as the standard OTEL_*
+    # variables say (needs the ``otel`` extra; atlas_sa.app). Off by default: even with no provider configured,
+    # looking for one on every request cost ~7% of a token request.
     opentelemetry: bool = False
     # Token minting and cached service-account reads answered without FastAPI's router (atlas_sa.kit.fastpath);
     # the answers are the same either way, off only to compare the two.
@@ -109,6 +116,12 @@ class Settings(BaseSettings):
     def _production_needs_a_key(self) -> Settings:
         if self.profile == "production" and self.secret_key is None:
             raise ValueError("ATLAS_SA_SECRET_KEY is required when ATLAS_SA_PROFILE=production")
+        return self
+
+    @model_validator(mode="after")
+    def _metrics_port_is_another(self) -> Settings:
+        if self.metrics_port is not None and self.metrics_port == self.port:
+            raise ValueError("ATLAS_SA_METRICS_PORT must differ from ATLAS_SA_PORT")
         return self
 
     @property

@@ -43,6 +43,7 @@ from sqlalchemy.orm import ORMExecuteState, Session, UOWTransaction
 from atlas_sa.auth.signing import VerificationKey
 from atlas_sa.identity.principal import Principal
 from atlas_sa.kit.events import CHANNEL
+from atlas_sa.kit.metrics import CACHE_HITS, CACHE_MISSES
 from atlas_sa.kit.state import AppState
 from atlas_sa.models import (
     AccessListEntry,
@@ -74,6 +75,10 @@ _WATCHED_TABLES = frozenset(
     }
 )
 MAX_ENTRIES = 20_000
+# Hits and misses of each lookup, for the metrics (precreated children: a lookup is on every hot request).
+_PRINCIPAL_HIT, _PRINCIPAL_MISS = CACHE_HITS["principal"], CACHE_MISSES["principal"]
+_CLIENT_HIT, _CLIENT_MISS = CACHE_HITS["client"], CACHE_MISSES["client"]
+_VIEW_HIT, _VIEW_MISS = CACHE_HITS["view"], CACHE_MISSES["view"]
 
 
 def account_key(account_id: str) -> str:
@@ -155,7 +160,9 @@ class AuthCaches:
     # --- principals ------------------------------------------------------------------------------------------
 
     def principal(self, token: str) -> CachedPrincipal | None:
-        return self._principals.get(token)
+        found = self._principals.get(token)
+        (_PRINCIPAL_MISS if found is None else _PRINCIPAL_HIT).inc()
+        return found
 
     def put_principal(self, token: str, entry: CachedPrincipal, epoch: int) -> None:
         if epoch != self.epoch:
@@ -186,7 +193,9 @@ class AuthCaches:
     # --- clients ---------------------------------------------------------------------------------------------
 
     def client(self, client_id: str) -> CachedClient | None:
-        return self._clients.get(client_id)
+        found = self._clients.get(client_id)
+        (_CLIENT_MISS if found is None else _CLIENT_HIT).inc()
+        return found
 
     def put_client(self, client_id: str, entry: CachedClient, epoch: int) -> None:
         if epoch != self.epoch:
@@ -204,7 +213,9 @@ class AuthCaches:
     # --- views -----------------------------------------------------------------------------------------------
 
     def view(self, view_id: ViewId) -> CachedView | None:
-        return self._views.get(view_id)
+        found = self._views.get(view_id)
+        (_VIEW_MISS if found is None else _VIEW_HIT).inc()
+        return found
 
     def put_view(self, view_id: ViewId, entry: CachedView, epoch: int) -> None:
         if epoch != self.epoch:

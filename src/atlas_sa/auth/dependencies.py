@@ -33,6 +33,7 @@ from starlette.requests import Request
 
 from atlas_sa.auth.cache import AccessRules, CachedPrincipal, auth_caches
 from atlas_sa.auth.digest import authenticate_digest, challenge
+from atlas_sa.auth.failures import authentication_failed
 from atlas_sa.auth.network import enforce_access_rules, enforce_network_access, load_access_rules
 from atlas_sa.auth.repository import CredentialRepository, SigningKeyRepository
 from atlas_sa.auth.signing import key_ring
@@ -41,6 +42,7 @@ from atlas_sa.auth.tokens import verify
 from atlas_sa.errors import Unauthorized
 from atlas_sa.identity.principal import Principal
 from atlas_sa.kit.addresses import client_ip
+from atlas_sa.kit.observe import CALLER
 from atlas_sa.kit.state import app_state
 
 BEARER_CHALLENGE = 'Bearer error="invalid_token"'
@@ -51,7 +53,8 @@ def no_credentials(request: Request) -> Unauthorized:
     return Unauthorized(challenge=challenge(request))
 
 
-def invalid_token() -> Unauthorized:
+def invalid_token(request: Request) -> Unauthorized:
+    authentication_failed("bearer", None, client_ip(request))
     return Unauthorized(challenge=BEARER_CHALLENGE)
 
 
@@ -68,7 +71,7 @@ async def authenticate_bearer(request: Request, token: str) -> tuple[Principal, 
     cached = caches.principal(token)
     if cached is not None:
         if not cached.valid_at(now):
-            raise invalid_token()
+            raise invalid_token(request)
         return replace(cached.principal, client_ip=client_ip(request)), cached.access
     # Read before the database is, so a change committed meanwhile keeps this result out of the cache.
     epoch = caches.epoch
@@ -83,7 +86,7 @@ async def authenticate_bearer(request: Request, token: str) -> tuple[Principal, 
             now=now,
         )
         if verified is None or verified.key is None:
-            raise invalid_token()
+            raise invalid_token(request)
         account = verified.account
         principal = Principal(
             kind="service_account",
@@ -123,6 +126,7 @@ async def authenticate(request: Request, session: AsyncSession) -> Principal:
         principal = await authenticate_digest(request, session)
     else:
         raise no_credentials(request)
+    request.scope[CALLER] = principal.id
     if principal.kind == "service_account" and principal.account_id is not None and access is not None:
         await enforce_access_rules(request, session, principal.account_id, principal.client_ip or "", access)
     else:

@@ -30,14 +30,24 @@ from atlas_sa.auth.service import (
     ClientCredentials,
     InvalidClient,
     InvalidRequest,
+    IssuedToken,
     OAuthError,
     OAuthService,
     ServerError,
     UnsupportedGrantType,
 )
 from atlas_sa.auth.signing import key_ring, publishable
-from atlas_sa.auth.throttle import client_authentication, limit_token, with_rate_headers
+from atlas_sa.auth.throttle import (
+    TokenLockedOut,
+    TokenRateLimited,
+    client_authentication,
+    limit_token,
+    with_rate_headers,
+)
 from atlas_sa.errors import AtlasError
+from atlas_sa.kit.ids import is_client_id
+from atlas_sa.kit.metrics import TOKENS_ISSUED, TOKENS_REFUSED
+from atlas_sa.kit.observe import CALLER
 from atlas_sa.kit.rendering import dumps
 from atlas_sa.kit.state import AppState, app_state
 
@@ -164,6 +174,26 @@ def client_credentials(request: Request, form: dict[str, str]) -> ClientCredenti
     return ClientCredentials(form_id, form_secret)
 
 
+def note_caller(request: Request, presented: ClientCredentials | None) -> None:
+    """The client id the request claims, for its access-log line: only if it has a client id's shape (a secret
+    sent in its place is not written, :func:`atlas_sa.auth.failures.claimed`)."""
+    if presented is not None and is_client_id(presented.client_id):
+        request.scope[CALLER] = presented.client_id
+
+
+def refusal_reason(exc: Exception) -> str:
+    """The ``atlas_sa_tokens_refused_total`` reason of a refused token request."""
+    if isinstance(exc, OAuthError):
+        return exc.error
+    if isinstance(exc, TokenLockedOut):
+        return "locked_out"
+    if isinstance(exc, TokenRateLimited):
+        return "rate_limited"
+    if isinstance(exc, HTTPException | AtlasError):
+        return "other"  # 408 or 413 while reading the body
+    return "server_error"  # rendered as such by OAuthRoute
+
+
 def oauth_service(state: AppState, session: Any) -> OAuthService:
     return OAuthService(
         CredentialRepository(session),
@@ -178,6 +208,18 @@ def oauth_service(state: AppState, session: Any) -> OAuthService:
 @router.post(TOKEN_PATH, operation_id="createAccessToken")
 async def create_access_token(request: Request) -> Response:
     """RFC 6749 §4.4: ``grant_type=client_credentials`` → ``{access_token, expires_in, token_type}``."""
+    try:
+        issued = await _client_credentials_grant(request)
+    except Exception as exc:
+        TOKENS_REFUSED[refusal_reason(exc)].inc()
+        raise
+    TOKENS_ISSUED.inc()
+    return oauth_json(
+        {"access_token": issued.access_token, "expires_in": issued.expires_in, "token_type": issued.token_type}
+    )
+
+
+async def _client_credentials_grant(request: Request) -> IssuedToken:
     form = await read_form(request)
     grant_type = form.get("grant_type")
     if not grant_type:
@@ -185,16 +227,14 @@ async def create_access_token(request: Request) -> Response:
     if grant_type != "client_credentials":
         raise UnsupportedGrantType
     presented = client_credentials(request, form)
+    note_caller(request, presented)
     state = app_state(request)
     async with client_authentication(request, presented):
         # The lean path: client cache + group commit (atlas_sa.auth.minting).
         account_id, client_id, secret_id = await minting.authenticate_cached(state, presented)
     await limit_token(request, client_id)
     # Committed before this returns.
-    issued = await minting.issue_token(state, account_id, client_id, secret_id)
-    return oauth_json(
-        {"access_token": issued.access_token, "expires_in": issued.expires_in, "token_type": issued.token_type}
-    )
+    return await minting.issue_token(state, account_id, client_id, secret_id)
 
 
 async def token_request(request: Request) -> tuple[str, ClientCredentials | None]:
@@ -210,6 +250,7 @@ async def token_request(request: Request) -> tuple[str, ClientCredentials | None
 async def revoke_access_token(request: Request) -> Response:
     """RFC 7009: 200 with an empty body, for unknown tokens and other clients' tokens too (which stay valid)."""
     token, presented = await token_request(request)
+    note_caller(request, presented)
     state = app_state(request)
     async with client_authentication(request, presented), state.db.unit_of_work(write=True) as session:
         await oauth_service(state, session).revoke(presented, token)
@@ -220,6 +261,7 @@ async def revoke_access_token(request: Request) -> Response:
 async def introspect_access_token(request: Request) -> Response:
     """RFC 7662: ``{"active": false}`` for anything not valid now; the token's claims when it is."""
     token, presented = await token_request(request)
+    note_caller(request, presented)
     state = app_state(request)
     async with client_authentication(request, presented), state.db.unit_of_work(write=False) as session:
         return oauth_json(await oauth_service(state, session).introspect(presented, token))

@@ -31,4 +31,4 @@ def token_route() -> FastRoute:
         await response(scope, receive, send)
         return True
 
-    return FastRoute("POST", re.compile(re.escape(TOKEN_PATH)), handle)
+    return FastRoute("POST", re.compile(re.escape(TOKEN_PATH)), handle, TOKEN_PATH)

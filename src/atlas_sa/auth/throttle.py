@@ -64,11 +64,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import Request
 from starlette.responses import Response
 
+from atlas_sa.auth.failures import authentication_failed, locked_out, lockout_begun
 from atlas_sa.errors import RateLimited, RateLimitedTokenBucket
 from atlas_sa.identity.principal import Principal
 from atlas_sa.kit.addresses import client_ip
 from atlas_sa.kit.buckets import BucketStore, MemoryBuckets, Policy, SqlBuckets
 from atlas_sa.kit.events import ALL
+from atlas_sa.kit.metrics import RATE_LIMITED
 from atlas_sa.kit.routing import RATE_LIMIT_HEADERS as HEADERS_KEY
 from atlas_sa.kit.state import AppState, app_state
 from atlas_sa.settings import Settings
@@ -231,6 +233,7 @@ async def limit_route(request: Request, caller: Principal) -> None:
     decision = await bucket_store(state).take(key, policy, _now(state))
     request.scope[HEADERS_KEY] = decision.headers()
     if not decision.allowed:
+        RATE_LIMITED.labels(policy.name).inc()
         raise RateLimitedTokenBucket(
             request.url.path.lstrip("/"), decision.retry_after, policy.capacity, policy.refill, policy.period
         )
@@ -256,6 +259,10 @@ class TokenRateLimited(RateLimited):
 
     def headers(self) -> dict[str, str]:
         return {**super().headers(), "RateLimit-Limit": str(self.capacity), "RateLimit-Remaining": "0"}
+
+
+class TokenLockedOut(TokenRateLimited):
+    """The token endpoint's 429 during a brute-force lockout (the same answer; counted apart)."""
 
 
 class DigestLocked(RateLimitedTokenBucket):
@@ -503,13 +510,15 @@ class AuthGuard:
             raise self._refusal(policy, _wait(tokens, policy))
 
     def _refusal(self, policy: Policy, retry_after: int) -> Exception:
+        locked_out(self.kind, policy.name.removeprefix("fail-"), self.client, self.address)
         if self.kind == "digest":
             return DigestLocked(self.path.lstrip("/"), retry_after, policy.capacity, policy.refill, policy.period)
-        return TokenRateLimited(policy, retry_after)
+        return TokenLockedOut(policy, retry_after)
 
     async def failed(self, session: AsyncSession | None = None) -> None:
         """Count a failure; answer it late once this client has failed from this address a few times. A request's
         ``session`` is rolled back first: the delay must not hold a connection or SQLite's write lock."""
+        authentication_failed(self.kind, self.client, self.address)
         if not self.enabled:
             return
         now = _now(self.state)
@@ -520,6 +529,9 @@ class AuthGuard:
             for (key, policy), decision in zip(wanted, decisions, strict=True)
             if decision.tokens < 1
         ]
+        for (_key, policy), decision in zip(wanted, decisions, strict=True):
+            if decision.allowed and decision.tokens < 1:  # this failure took the bucket's last token
+                lockout_begun(self.kind, policy.name.removeprefix("fail-"), self.client, self.address)
         await lockouts(self.state).announce(emptied)
         failures = policies(self.state).failures_per_pair.capacity - decisions[0].remaining
         if failures > self.state.settings.auth_failures_before_delay:
@@ -554,6 +566,7 @@ async def limit_token(request: Request, client_id: str) -> None:
     decision = await bucket_store(state).take(rate_key(policy, client_id, client_ip(request)), policy, _now(state))
     request.scope[HEADERS_KEY] = decision.headers()
     if not decision.allowed:
+        RATE_LIMITED.labels(policy.name).inc()
         raise TokenRateLimited(policy, decision.retry_after)
 
 

@@ -11,10 +11,13 @@ from __future__ import annotations
 import asyncio
 import errno
 import gc
+import importlib.util
 import json
+import logging
 import shlex
 import socket
 import sys
+import threading
 from collections.abc import Coroutine
 from pathlib import Path
 from typing import Annotated, Any, NoReturn, TypeVar
@@ -27,11 +30,14 @@ from atlas_sa import __version__
 from atlas_sa.config import SettingsProblem, load
 from atlas_sa.kit.crypto import KeyError_, check_key_settings
 from atlas_sa.kit.db import DatabaseUrlError, describe_database, parse_database_url, sqlite_file_missing
+from atlas_sa.kit.logs import configure_logging
 from atlas_sa.kit.tls import CIPHERS, Serving, TlsError
 from atlas_sa.kit.tls import prepare as prepare_tls
 from atlas_sa.settings import Settings
 
 T = TypeVar("T")
+log = logging.getLogger("atlas_sa.serve")
+_json_log = threading.Event()
 
 app = typer.Typer(help="atlas-sa: a self-hostable Atlas Admin API v2 Service Accounts server.", no_args_is_help=True)
 db_app = typer.Typer(help="Database schema management.", no_args_is_help=True)
@@ -72,8 +78,17 @@ def main_options(
     """atlas-sa: a self-hostable Atlas Admin API v2 Service Accounts server."""
 
 
+def say(message: str, level: int = logging.INFO) -> None:
+    """A line for the user on stderr; a log record under `serve` with ATLAS_SA_LOG_FORMAT=json, where every line on
+    stderr is a JSON object."""
+    if _json_log.is_set():
+        log.log(level, "%s", message)
+    else:
+        typer.echo(message, err=True)
+
+
 def fail(message: str, code: int = 1) -> NoReturn:
-    typer.echo(f"atlas-sa: error: {message}", err=True)
+    say(f"atlas-sa: error: {message}", logging.ERROR)
     raise typer.Exit(code)
 
 
@@ -187,14 +202,25 @@ def serve(
         tls_key=tls_key,
         tls_dev=tls_dev,
     )
+    configure_logging(settings.log_level, settings.log_format)
+    if settings.log_format == "json":
+        _json_log.set()
+    if settings.opentelemetry and importlib.util.find_spec("opentelemetry.sdk") is None:
+        fail("ATLAS_SA_OPENTELEMETRY needs the OpenTelemetry SDK: install atlas-sa with its otel extra", 2)
     https = https_files(settings)
     migrate(settings)
     started = run_with_keys(settings, start_up(settings))
-    sock = bind_socket(settings.host, settings.port)
+    sockets = [bind_socket(settings.host, settings.port)]
+    if settings.metrics_port is not None:
+        # One server on both sockets; the app answers only /metrics on this one (atlas_sa.kit.observe).
+        sockets.append(bind_socket(settings.host, settings.metrics_port))
     config = uvicorn.Config(
         create_app(settings, keys=started.keys),
+        # Logging is ours (configure_logging above, atlas_sa.kit.logs), uvicorn's records included; the access
+        # log is written by the app (atlas_sa.kit.observe), with the request id, route and caller.
+        log_config=None,
         log_level=settings.log_level,
-        access_log=settings.access_log,
+        access_log=False,
         forwarded_allow_ips=",".join(settings.trusted_proxies) or None,
         proxy_headers=bool(settings.trusted_proxies),
         server_header=False,
@@ -215,18 +241,17 @@ def serve(
     gc.collect()
     gc.freeze()
     database = safe_url(settings.database_url)
-    typer.echo(
-        f"atlas-sa {__version__} serving on {settings.listen_url(sock.getsockname()[1])} with the database {database}",
-        err=True,
-    )
+    listening = settings.listen_url(sockets[0].getsockname()[1])
+    say(f"atlas-sa {__version__} serving on {listening} with the database {database}")
+    if settings.metrics_port is not None:
+        say(f"metrics on {settings.listen_url(settings.metrics_port)}/metrics")
     if not started.has_organization:
         # What a new user needs next; bootstrap must write to this same database, whatever folder it runs in.
-        typer.echo(
+        say(
             f"No organization yet: create the first one and its credentials with\n"
-            f"  atlas-sa bootstrap --database-url {shlex.quote(database)}",
-            err=True,
+            f"  atlas-sa bootstrap --database-url {shlex.quote(database)}"
         )
-    uvicorn.Server(config).run(sockets=[sock])
+    uvicorn.Server(config).run(sockets=sockets)
 
 
 def https_files(settings: Settings) -> Serving | None:
@@ -235,7 +260,7 @@ def https_files(settings: Settings) -> Serving | None:
     except TlsError as exc:
         fail(str(exc), 2)
     for note in https.notes if https else ():
-        typer.echo(note, err=True)
+        say(note)
     return https
 
 

@@ -27,7 +27,7 @@ from sqlalchemy import event, text
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
-from sqlalchemy.pool import StaticPool
+from sqlalchemy.pool import QueuePool, StaticPool
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 
@@ -188,6 +188,14 @@ class Database:
             raise
         finally:
             await session.close()
+
+    def connections_in_use(self) -> dict[str, int]:
+        """Connections checked out of each pool (``primary``; on a SQLite file also ``read``), for the metrics."""
+        pools = {"primary": self.engine.sync_engine.pool}
+        if self._read_engine is not None:
+            pools["read"] = self._read_engine.sync_engine.pool
+        # StaticPool (in-memory SQLite) keeps no count.
+        return {name: pool.checkedout() for name, pool in pools.items() if isinstance(pool, QueuePool)}
 
     async def ping(self) -> None:
         async with self.engine.connect() as connection:

@@ -29,6 +29,7 @@ from atlas_sa.identity.principal import Principal
 from atlas_sa.identity.roles import Requirement, satisfies
 from atlas_sa.kit.fastpath import FastRoute, header
 from atlas_sa.kit.negotiation import current_format, resolve_version
+from atlas_sa.kit.observe import CALLER
 from atlas_sa.kit.state import AppState
 
 # The route's path (``ORG_ACCOUNT`` in endpoints.py), with its ``client_id`` converter's ``[^/:]+``.
@@ -40,7 +41,8 @@ _SLOT = "atlas_sa.view_slot"
 _MAX_ACCEPT_FORMS = 64
 
 
-def read_route(state: AppState, versions: tuple[str, ...]) -> FastRoute:
+def read_route(state: AppState, versions: tuple[str, ...], template: str) -> FastRoute:
+    """The fast read of the route whose template (``path_format``) is ``template``."""
     caches = auth_caches(state)
     settings = state.settings
     accept_versions: dict[str, str | None] = {}
@@ -85,6 +87,7 @@ def read_route(state: AppState, versions: tuple[str, ...]) -> FastRoute:
             return False
         if not satisfies(cached.principal, READ_REQUIREMENT, org_id):
             return False
+        scope[CALLER] = cached.principal.id
         headers = list(view.headers)
         if settings.rate_limits_enabled:
             limited = await _take(state, cached.principal, org_id)
@@ -95,7 +98,7 @@ def read_route(state: AppState, versions: tuple[str, ...]) -> FastRoute:
         await send({"type": "http.response.body", "body": view.body})
         return True
 
-    return FastRoute("GET", ORG_ACCOUNT_PATH, handle)
+    return FastRoute("GET", ORG_ACCOUNT_PATH, handle, template)
 
 
 async def _take(state: AppState, caller: Principal, org_id: str) -> list[tuple[bytes, bytes]] | None:

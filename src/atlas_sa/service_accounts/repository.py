@@ -274,3 +274,10 @@ class ServiceAccountRepository:
         # Tokens minted with the secret go with it (foreign-key cascade): deleting a secret revokes them.
         await self.session.execute(delete(ServiceAccountSecret).where(ServiceAccountSecret.id == secret.id))
         await self.session.flush()
+
+    async def count_secrets_expiring(self, after: datetime, until: datetime) -> int:
+        """Secrets of every account that expire in ``(after, until]`` (the ``atlas_sa_secrets_expiring`` gauge)."""
+        statement = select(func.count()).where(
+            ServiceAccountSecret.expires_at > after, ServiceAccountSecret.expires_at <= until
+        )
+        return (await self.session.execute(statement)).scalar_one()

@@ -1,0 +1,199 @@
+"""Every HTTP request observed once, whichever way it is answered: its request id, its metrics, its access-log line.
+
+:class:`RequestObserver` wraps the whole application, outside Starlette's error middleware
+(:func:`atlas_sa.app.create_app` builds it into the stack), so it sees every response as the client does: routed
+ones, the fast paths' (:mod:`atlas_sa.kit.fastpath`), 404 and 405, 413 and 408 from the request limits, and the 500
+of an unexpected error. Nothing is copied into the routes or the fast paths; they only say what they know (the
+route template of a fast answer, :data:`ROUTE`; the caller, :data:`CALLER`).
+
+**Request id.** A client's ``X-Request-Id`` is kept when it matches :data:`REQUEST_ID_PATTERN` (1-128 of
+``A-Z a-z 0-9 . _ : -``); otherwise one is generated (32 hex digits). It is echoed on the response, and available
+to the request's code as ``scope[REQUEST_ID]`` and as :func:`current_request_id` (a context variable, set for the
+request's task), which the event recorder writes on the request's events and the log formatter on every log line
+written while the request runs.
+
+**Cost.** The token request is the hottest path (~0.6 ms of CPU); this adds a clock read, a header scan, an id, a
+dictionary lookup for the request's precreated metric children (:class:`_Children`) and three counter increments
+(``bench/run`` shows the difference, ``docs/performance.md``). The access-log line costs more and has its own
+setting (``ATLAS_SA_ACCESS_LOG``).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+from contextvars import ContextVar
+from time import perf_counter
+
+from prometheus_client.metrics import Counter, Histogram
+from starlette.responses import Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from atlas_sa.errors import MethodNotAllowed, NotFoundRoute
+from atlas_sa.kit.metrics import HTTP_DURATION, HTTP_REQUESTS, UNROUTED, exposition
+from atlas_sa.kit.rendering import render_error
+from atlas_sa.kit.state import AppState
+
+# Scope keys: the request id (set here), the route template of a request a fast path answered, and the caller's
+# identity (a client id or an API public key, never a secret), set by authentication for the access log.
+REQUEST_ID = "atlas_sa.request_id"
+ROUTE = "atlas_sa.route"
+CALLER = "atlas_sa.caller"
+REQUEST_ID_HEADER = b"x-request-id"
+REQUEST_ID_PATTERN = re.compile(r"[A-Za-z0-9._:-]{1,128}")
+_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+# A request whose app ended without a response (an exception the server turns into its own 500).
+_NO_RESPONSE = 500
+
+_request_id: ContextVar[str | None] = ContextVar("atlas_sa_request_id", default=None)
+access_log = logging.getLogger("atlas_sa.access")
+
+
+def current_request_id() -> str | None:
+    """The id of the request this code runs for, or ``None`` outside a request."""
+    return _request_id.get()
+
+
+def new_request_id() -> str:
+    return os.urandom(16).hex()
+
+
+def _incoming_id(headers: list[tuple[bytes, bytes]]) -> str | None:
+    for name, value in headers:
+        if name == REQUEST_ID_HEADER:
+            text = value.decode("latin-1")
+            return text if REQUEST_ID_PATTERN.fullmatch(text) else None
+    return None
+
+
+def route_template(scope: Scope) -> str:
+    """The template of the route that answered (``/api/atlas/v2/orgs/{orgId}``), never the path itself, so that
+    the metrics' labels stay few whatever clients send."""
+    template: str | None = scope.get(ROUTE)
+    if template is None:
+        template = getattr(scope.get("route"), "path_format", None)
+    return template or UNROUTED
+
+
+class _Children:
+    """The labelled metric children of each (method, route, status), made once: ``labels()`` takes a lock and
+    builds its key on every call. Bounded: methods, route templates and statuses are few."""
+
+    def __init__(self) -> None:
+        self._made: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
+
+    def get(self, method: str, route: str, status: int) -> tuple[Counter, Histogram]:
+        key = (method, route, status)
+        children = self._made.get(key)
+        if children is None:
+            children = self._made[key] = (
+                HTTP_REQUESTS.labels(method, route, str(status)),
+                HTTP_DURATION.labels(method, route),
+            )
+        return children
+
+
+class RequestObserver:
+    def __init__(self, app: ASGIApp, *, access_log_enabled: bool) -> None:
+        self.app = app
+        self.access_log_enabled = access_log_enabled
+        self._children = _Children()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = perf_counter()
+        request_id = _incoming_id(scope["headers"]) or new_request_id()
+        scope[REQUEST_ID] = request_id
+        echoed = (REQUEST_ID_HEADER, request_id.encode("latin-1"))
+        status = _NO_RESPONSE
+
+        async def observed_send(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                message["headers"] = [*message.get("headers", ()), echoed]
+            await send(message)
+
+        token = _request_id.set(request_id)
+        try:
+            await self.app(scope, receive, observed_send)
+        finally:
+            elapsed = perf_counter() - started
+            method = scope["method"]
+            route = route_template(scope)
+            requests, duration = self._children.get(method if method in _METHODS else "other", route, status)
+            requests.inc()
+            duration.observe(elapsed)
+            if self.access_log_enabled and access_log.isEnabledFor(logging.INFO):
+                _log_access(scope, route, status, elapsed)
+            _request_id.reset(token)
+
+
+def _log_access(scope: Scope, route: str, status: int, elapsed: float) -> None:
+    # The raw path, never the query string: a client may put anything in a query, and the raw path cannot hold a
+    # line break (the HTTP parser refuses one), so a line cannot be forged through it.
+    raw_path = scope.get("raw_path")
+    path = raw_path.decode("latin-1") if raw_path is not None else scope["path"]
+    client = scope.get("client")
+    address = client[0] if client else "-"
+    caller = scope.get(CALLER)
+    milliseconds = round(elapsed * 1000, 3)
+    access_log.info(
+        '%s "%s %s" %d %.3fms caller=%s',
+        address,
+        scope["method"],
+        path,
+        status,
+        milliseconds,
+        caller or "-",
+        extra={
+            "method": scope["method"],
+            "path": path,
+            "route": route,
+            "status": status,
+            "duration_ms": milliseconds,
+            "caller": caller,
+            "client_address": address,
+        },
+    )
+
+
+METRICS_PATH = "/metrics"
+
+
+class MetricsEndpoint:
+    """``GET /metrics`` on the main port, or, with ``ATLAS_SA_METRICS_PORT``, only on that port: the server then
+    listens on both, and this tells them apart by the port a request arrived on (``scope["server"]``). The metrics
+    port answers nothing else (404); the main port does not answer ``/metrics`` (the router's 404)."""
+
+    def __init__(self, app: ASGIApp, state: AppState, metrics_port: int | None) -> None:
+        self.app = app
+        self.state = state
+        self.port = metrics_port
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            if self.port is None:
+                if scope["path"] == METRICS_PATH:
+                    await self._answer(scope, receive, send)
+                    return
+            elif (scope.get("server") or (None, None))[1] == self.port:
+                await self._answer(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+    async def _answer(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path, method = scope["path"], scope["method"]
+        if path != METRICS_PATH:
+            response = render_error(NotFoundRoute(path))
+        elif method not in ("GET", "HEAD"):
+            response = render_error(MethodNotAllowed(method, path, ["GET", "HEAD"]))
+        else:
+            scope[ROUTE] = METRICS_PATH
+            accept = next((value.decode("latin-1") for name, value in scope["headers"] if name == b"accept"), None)
+            body, media_type = await exposition(self.state, accept)
+            response = Response(body, headers={"Cache-Control": "no-store", "Content-Type": media_type})
+        await response(scope, receive, send)
