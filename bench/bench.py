@@ -43,6 +43,8 @@ class Figure:
     rps: float
     p50_ms: float
     p99_ms: float
+    # The server's CPU (user + system, /proc/<pid>/stat) per request answered, for atlas-sa servers.
+    cpu_ms: float | None = None
 
 
 @dataclass
@@ -96,16 +98,23 @@ class Scenario:
     url: str
     script: str
     env: dict[str, str]
+    pid: int | None = None
     runs: list[Figure] = field(default_factory=list)
 
     def run(self, args: argparse.Namespace, seconds: int) -> Figure:
-        return wrk(self.url, self.script, self.env, args.connections, seconds)
+        before = cpu_seconds(self.pid) if self.pid else 0.0
+        figure = wrk(self.url, self.script, self.env, args.connections, seconds)
+        if self.pid:
+            figure.cpu_ms = (cpu_seconds(self.pid) - before) * 1000 / (figure.rps * seconds)
+        return figure
 
     def median(self) -> Figure:
+        cpu = [r.cpu_ms for r in self.runs if r.cpu_ms is not None]
         return Figure(
             statistics.median(r.rps for r in self.runs),
             statistics.median(r.p50_ms for r in self.runs),
             statistics.median(r.p99_ms for r in self.runs),
+            statistics.median(cpu) if cpu else None,
         )
 
 
@@ -120,6 +129,12 @@ def measure(scenarios: list[Scenario], args: argparse.Namespace, results: Result
             scenario.runs.append(scenario.run(args, args.seconds))
     for scenario in scenarios:
         results.figures[scenario.name] = scenario.median()
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU of a process so far (fields 14 and 15 of /proc/<pid>/stat, after the command's ``)``)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def rss_mb(pid: int) -> float:
@@ -206,7 +221,12 @@ class Instance:
         return f"{self.base}/api/atlas/v2/orgs/{self.credential['orgId']}/serviceAccounts"
 
 
-def start_atlas(stack: ExitStack, backend: str, size: int, workdir: Path) -> Instance:
+# Baselines of the metrics' cost (bench/without.py): the same server with every metric update a no-op, and with the
+# whole request observer (request id, timing, metrics) left out.
+WITHOUT = ("metrics", "observer")
+
+
+def start_atlas(stack: ExitStack, backend: str, size: int, workdir: Path, without: str | None = None) -> Instance:
     url = stack.enter_context(database(backend, workdir))
     subprocess.run(
         [str(BIN / "atlas-sa"), "db", "upgrade", "--database-url", url],
@@ -218,8 +238,14 @@ def start_atlas(stack: ExitStack, backend: str, size: int, workdir: Path) -> Ins
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     command = [str(BIN / "atlas-sa"), "serve", "--port", str(port), "--database-url", url]
-    process = stack.enter_context(server(command, atlas_env(), f"{base}/healthz"))
-    return Instance(f"{backend}/{size}", base, process, credential)
+    env = atlas_env()
+    label = f"{backend}/{size}"
+    if without is not None:
+        command = [str(BIN / "python"), str(ROOT / "bench" / "without.py"), *command[1:]]
+        env["BENCH_WITHOUT"] = without
+        label += f" without {without}"
+    process = stack.enter_context(server(command, env, f"{base}/healthz"))
+    return Instance(label, base, process, credential)
 
 
 def start_oidc(stack: ExitStack) -> Scenario:
@@ -263,11 +289,19 @@ def run_all(args: argparse.Namespace, results: Results, workdir: Path) -> None:
                 if size == min(args.sizes):
                     results.rss_mb[f"idle ({instance.label})"] = rss_mb(instance.process.pid)
                 instances.append(instance)
+        # The metrics' cost on the token path, against the same server without them (smallest size, first backend).
+        baselines = [start_atlas(stack, args.backends[0], min(args.sizes), workdir, w) for w in WITHOUT]
         measure(
             token_peers
             + [
-                Scenario(f"token {i.label}", f"{i.base}/api/oauth/token", "token.lua", {"BENCH_BASIC": basic(i)})
-                for i in instances
+                Scenario(
+                    f"token {i.label}",
+                    f"{i.base}/api/oauth/token",
+                    "token.lua",
+                    {"BENCH_BASIC": basic(i)},
+                    i.process.pid,
+                )
+                for i in instances + baselines
             ],
             args,
             results,
@@ -282,6 +316,7 @@ def run_all(args: argparse.Namespace, results: Results, workdir: Path) -> None:
                     f"{i.accounts}/{i.credential['clientId']}",
                     "get.lua",
                     bearers[i.label],
+                    i.process.pid,
                 )
                 for i in instances
             ],
@@ -295,6 +330,7 @@ def run_all(args: argparse.Namespace, results: Results, workdir: Path) -> None:
                     f"{i.accounts}?itemsPerPage=100",
                     "get.lua",
                     bearers[i.label],
+                    i.process.pid,
                 )
                 for i in instances
             ],
@@ -361,6 +397,20 @@ def report(results: Results, args: argparse.Namespace) -> list[tuple[str, str, s
                         fig.p99_ms <= 3 * fig.p50_ms,
                     )
                 )
+    label = f"{args.backends[0]}/{small}"
+    measured = f.get(f"token {label}")
+    for without in WITHOUT:
+        baseline = f.get(f"token {label} without {without}")
+        if measured and baseline and measured.cpu_ms and baseline.cpu_ms:
+            cost = measured.cpu_ms / baseline.cpu_ms - 1
+            checks.append(
+                (
+                    f"token CPU cost of the {without} ({args.backends[0]})",
+                    f"{cost:+.1%}",
+                    "≤ 5.0%",
+                    cost <= 0.05,
+                )
+            )
     for name, value in results.rss_mb.items():
         limit = 120 if name.startswith("idle") else 250
         if name.startswith("idle") or f"/{large}" in name:
@@ -373,10 +423,11 @@ def print_table(results: Results, checks: list[tuple[str, str, str, bool]], args
         f"\nwrk -t1 -c{args.connections}, {args.runs}×{args.seconds}s after {args.warmup}s warm-up; "
         f"server on core {SERVER_CORE}, wrk on core {LOAD_CORE}; medians\n"
     )
-    print(f"| {'scenario':<34} | {'req/s':>9} | {'p50 ms':>8} | {'p99 ms':>8} |")
-    print(f"|{'-' * 36}|{'-' * 11}|{'-' * 10}|{'-' * 10}|")
+    print(f"| {'scenario':<40} | {'req/s':>9} | {'p50 ms':>8} | {'p99 ms':>8} | {'CPU ms/req':>10} |")
+    print(f"|{'-' * 42}|{'-' * 11}|{'-' * 10}|{'-' * 10}|{'-' * 12}|")
     for name, fig in results.figures.items():
-        print(f"| {name:<34} | {fig.rps:>9.0f} | {fig.p50_ms:>8.2f} | {fig.p99_ms:>8.2f} |")
+        cpu = f"{fig.cpu_ms:.3f}" if fig.cpu_ms is not None else ""
+        print(f"| {name:<40} | {fig.rps:>9.0f} | {fig.p50_ms:>8.2f} | {fig.p99_ms:>8.2f} | {cpu:>10} |")
     print(f"\n| {'target':<50} | {'measured':>9} | {'goal':>8} | met |")
     print(f"|{'-' * 52}|{'-' * 11}|{'-' * 10}|-----|")
     for name, value, goal, met in checks:

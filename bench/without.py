@@ -1,0 +1,35 @@
+"""``atlas-sa`` without its metrics, the baseline of the benchmark's metrics-cost rows (bench/bench.py).
+
+``BENCH_WITHOUT=metrics``: every counter increment and histogram observation is a no-op, everything else as
+shipped (the request observer still times the request, sets its id and looks up its metric children).
+``BENCH_WITHOUT=observer``: the request observer (atlas_sa.kit.observe) is left out of the stack altogether, and
+the metric updates made elsewhere (tokens, caches) are no-ops too: the server as it was before metrics.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from prometheus_client import metrics
+
+import atlas_sa.app
+from atlas_sa.cli.main import main
+
+
+def _nothing(*_args: Any, **_kwargs: Any) -> None:
+    return None
+
+
+def _unobserved(app: Any, **_kwargs: Any) -> Any:
+    return app
+
+
+without = os.environ["BENCH_WITHOUT"]
+metrics.Counter.inc = _nothing  # type: ignore[method-assign]
+metrics.Histogram.observe = _nothing  # type: ignore[method-assign]
+if without == "observer":
+    atlas_sa.app.RequestObserver = _unobserved  # type: ignore[assignment,misc]
+elif without != "metrics":
+    raise SystemExit(f"BENCH_WITHOUT={without}: metrics or observer")
+main()
