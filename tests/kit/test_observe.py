@@ -174,10 +174,10 @@ async def test_metrics_count_real_traffic_by_route_template(client: AtlasClient)
 
 async def test_the_expiring_secrets_gauge_counts_the_window(client: AtlasClient, clock: FrozenClock) -> None:
     org_id = await client.create_org()  # its secret expires in a year
-    for hours in (1, 24 * 7, 24 * 7 + 1, 24 * 30):
+    for hours in (8, 24 * 7, 24 * 7 + 1, 24 * 30):  # 8 hours is the shortest a secret may live
         await client.add_account(org_id, secret_hours=hours, name=f"expires-{hours}")
-    assert value(await scrape(client), "atlas_sa_secrets_expiring") == 2  # within 7 days: 1 h and exactly 7 days
-    clock.advance(hours=2)  # the 1-hour secret has expired; the 7-days-and-1-hour one entered
+    assert value(await scrape(client), "atlas_sa_secrets_expiring") == 2  # within 7 days: 8 h and exactly 7 days
+    clock.advance(hours=9)  # the 8-hour secret has expired; the 7-days-and-1-hour one entered
     assert value(await scrape(client), "atlas_sa_secrets_expiring") == 2
     clock.advance(days=8)  # the year-long ones remain
     assert value(await scrape(client), "atlas_sa_secrets_expiring") == 0
