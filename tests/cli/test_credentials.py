@@ -72,7 +72,8 @@ def test_bootstrap_human_output(tmp_path: Path) -> None:
     assert "clientSecret  mdb_sa_sk_" in result.stdout
     assert "curl -s -u 'mdb_sa_id_" in result.stdout
     assert "/api/oauth/token" in result.stdout
-    assert f"in the database {url}." in result.stdout
+    # Nothing was there: bootstrap says it made a database of its own, which a server elsewhere does not use.
+    assert f"in a new, empty database {url}, created just now (a server using another database" in result.stdout
     assert re.search(r"expires       20\d\d-\d\d-\d\dT\d\d:\d\d:\d\dZ", result.stdout)
 
 
@@ -86,10 +87,12 @@ def test_a_second_bootstrap_of_the_same_name_is_refused(tmp_path: Path) -> None:
         f'atlas-sa: error: database {url} already has an organization named "atlas-sa" (orgId {first["orgId"]}): '
         "choose another --org-name, or add --force for a second one of that name\n"
     )
-    # Another name, or --force, makes another organization with distinct credentials.
+    # Another name, or --force, makes another organization with distinct credentials, in the same database.
+    assert f"in the database {url}." in run("bootstrap", "--database-url", url, "--org-name", "human").stdout
     other = json.loads(run("bootstrap", "--database-url", url, "--json", "--org-name", "other").stdout)
     forced = json.loads(run("bootstrap", "--database-url", url, "--json", "--force").stdout)
     assert len({first["orgId"], other["orgId"], forced["orgId"]}) == 3
+    assert first["database"] == other["database"] == forced["database"] == url
     assert forced["clientId"] != first["clientId"]
 
 
@@ -102,7 +105,7 @@ def test_bootstrap_shell_lines_set_the_credentials(tmp_path: Path) -> None:
     assert client_id.startswith("mdb_sa_id_")
     assert secret.startswith("mdb_sa_sk_")
     # What was set goes to the terminal, the secrets themselves only into the shell.
-    assert f"(orgId {org_id}) in the database {url}" in result.stderr
+    assert f"(orgId {org_id}) in a new, empty database {url}, created just now" in result.stderr
     assert "secret expires 20" in result.stderr
     assert secret not in result.stderr
     assert private_key not in result.stderr

@@ -14,6 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from atlas_sa import __version__
 from atlas_sa.cli.main import bind_socket
 from tests.support.client import accept
 from tests.support.server import ATLAS_SA, free_port, live_server
@@ -163,3 +164,30 @@ def test_sqlite_files_are_private(tmp_path: Path) -> None:
         assert httpx.get(f"{server.base_url}/readyz").json()["database"] == "ok"  # a connection is open
         files = {p.name: stat.S_IMODE(p.stat().st_mode) for p in tmp_path.iterdir()}
     assert files == dict.fromkeys(("private.db", "private.db-wal", "private.db-shm", "private.db.key"), 0o600)
+
+
+def test_version() -> None:
+    for args in (["--version"], ["version"]):
+        result = run(*args)
+        assert (result.returncode, result.stdout, result.stderr) == (0, f"{__version__}\n", "")
+
+
+def test_serve_names_its_database_and_the_next_step(tmp_path: Path) -> None:
+    # A relative path, as the default: the server names the file absolutely, so a bootstrap run from another folder
+    # can be pointed at it.
+    url = f"sqlite:///{tmp_path / 'atlas-sa.db'}"
+    hint = "No organization yet: create the first one and its credentials with\n"
+    hint += f"  atlas-sa bootstrap --database-url {url}\n"
+    with live_server("sqlite:///./atlas-sa.db", cwd=tmp_path) as server:
+        server.stop()
+        assert server.process.stderr is not None
+        said = server.process.stderr.read().decode()
+    assert f"serving on {server.base_url} with the database {url}\n" in said
+    assert hint in said
+    assert run("bootstrap", "--database-url", url, "--json").returncode == 0
+    with live_server(url) as server:
+        server.stop()
+        assert server.process.stderr is not None
+        said = server.process.stderr.read().decode()
+    assert f"with the database {url}\n" in said
+    assert "No organization yet" not in said

@@ -107,14 +107,14 @@ async def run_rotate(settings: Settings) -> str:
     return await run_claimed(settings, work, replacing_signing_key=True)
 
 
-def describe(credentials: BootstrapCredentials, org_name: str, issuer: str, database: str) -> str:
+def describe(credentials: BootstrapCredentials, org_name: str, issuer: str, where: str) -> str:
     """The human-readable report; the secret and the private key appear here once and are stored nowhere."""
     basic = f"{credentials.client_id}:{credentials.client_secret}"
     return "\n".join(
         [
             f'Created organization "{org_name}" (orgId {credentials.org_id}) with project "default" '
             f"(groupId {credentials.group_id})",
-            f"in the database {database}.",
+            f"in {where}.",
             "",
             "Service account, role ORG_OWNER (OAuth 2.0 client credentials). Shown once: store it now.",
             f"  clientId      {credentials.client_id}",

@@ -143,15 +143,19 @@ def run_with_keys(settings: Settings, work: Coroutine[Any, Any, T]) -> T:
         fail(f"cannot use database {safe_url(settings.database_url)}: {type(exc).__name__}")
 
 
-def migrate(settings: Settings) -> None:
-    from atlas_sa.migrations import is_current, upgrade  # noqa: PLC0415 - only commands that migrate need them
+def migrate(settings: Settings) -> bool:
+    """Apply pending migrations; whether the database had no schema at all (a new database)."""
+    from atlas_sa.migrations import current_revision, is_current, upgrade  # noqa: PLC0415 - see migrations.HEAD
 
     try:
-        if not is_current(settings.database_url):
-            upgrade(settings.database_url)
+        if is_current(settings.database_url):
+            return False
+        fresh = current_revision(settings.database_url) is None
+        upgrade(settings.database_url)
     except SQLAlchemyError as exc:
         reason = (str(getattr(exc, "orig", None) or exc).strip().splitlines() or [type(exc).__name__])[0]
         fail(f"cannot use database {safe_url(settings.database_url)}: {reason}")
+    return fresh
 
 
 def bind_socket(host: str, port: int) -> socket.socket:
@@ -298,7 +302,13 @@ def bootstrap_command(
         fail(f"invalid organization name {org_name!r}: 1 to 64 letters, digits, spaces or - _ . ( ) , : & @ + '", 2)
     settings = load_key_settings(config_file, database_url=database_url)
     database = safe_url(settings.database_url)
-    migrate(settings)
+    # A bootstrap run in another folder (or with another URL) than the server's makes a database of its own: say so.
+    where = (
+        f"a new, empty database {database}, created just now (a server using another database will refuse these "
+        "credentials)"
+        if migrate(settings)
+        else f"the database {database}"
+    )
     try:
         credentials = run_with_keys(settings, run_bootstrap(settings, org_name, force=force))
     except OrgNameTaken as taken:
@@ -312,13 +322,13 @@ def bootstrap_command(
         for name, value in shell_variables(credentials.as_json()).items():
             typer.echo(f"export {name}={shlex.quote(value)}")
         typer.echo(
-            f'Created organization "{org_name}" (orgId {credentials.org_id}) in the database {database}; its service '
+            f'Created organization "{org_name}" (orgId {credentials.org_id}) in {where}; its service '
             f"account's secret expires {credentials.as_json()['secretExpiresAt']}. Set in your shell: "
             f"{', '.join(shell_variables(credentials.as_json()))}. The secrets are shown nowhere else: keep them.",
             err=True,
         )
     else:
-        typer.echo(describe(credentials, org_name, settings.issuer_url, database))
+        typer.echo(describe(credentials, org_name, settings.issuer_url, where))
 
 
 def shell_variables(made: dict[str, str | None]) -> dict[str, str]:
