@@ -3,7 +3,7 @@
 Every error the API can answer with is a subclass of :class:`AtlasError` that states its HTTP status, its Atlas
 ``errorCode`` and its ``detail`` template. The template's ``%s`` slots are filled, in order, from ``parameters``,
 exactly as Atlas reports them (``parameters`` holds the substitutions of ``detail``). Codes and templates follow the
-official catalogue (docs ``reference/api-errors``) and the decisions table in ``shared/reference/atlas-behavior.md``.
+official catalogue (docs ``reference/api-errors``) and the decisions table in ``docs/atlas-behavior.md``.
 
 This module imports no web framework and no SQL: services raise these, one handler renders them.
 """

@@ -32,9 +32,10 @@ import jsonschema
 import yaml
 
 SPEC_PATH = Path(__file__).with_name("atlas-admin-v2-service-accounts.openapi.yaml")
-# The spec's error lists are not exhaustive (atlas-behavior.md §0: e.g. ``:invite`` lists no 400). Three answers
-# belong to every operation: 400 for a bad ``pageNum``/``itemsPerPage``/``envelope``/``pretty`` (decisions table),
-# and Atlas's versioning conventions, 406 for an unusable Accept and 415 for an unusable request Content-Type.
+# The spec's error lists are not exhaustive (``docs/atlas-behavior.md``, The resource: ``:invite`` lists no 400).
+# Three answers belong to every operation: 400 for a bad ``pageNum``/``itemsPerPage``/``envelope``/``pretty``
+# (decisions table), and Atlas's versioning conventions, 406 for an unusable Accept and 415 for an unusable request
+# Content-Type.
 ALWAYS_ALLOWED = frozenset({"400", "406", "415"})
 SUCCESS_MEDIA_TYPE = "application/vnd.atlas.2024-08-05+json"
 ERROR_MEDIA_TYPE = "application/json"

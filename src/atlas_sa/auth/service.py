@@ -26,7 +26,7 @@ _MAX_SECRET_LENGTH = 256
 
 
 class OAuthError(Exception):
-    """An RFC 6749 §5.2 error; the descriptions are Atlas's (``atlas-behavior.md`` §7)."""
+    """An RFC 6749 §5.2 error; the descriptions are Atlas's (``docs/atlas-behavior.md``, OAuth)."""
 
     error: ClassVar[str]
     description: ClassVar[str]
