@@ -15,7 +15,8 @@ from starlette.types import ASGIApp
 from atlas_sa import __version__, health
 from atlas_sa.access_lists import endpoints as access_lists
 from atlas_sa.auth import endpoints as oauth
-from atlas_sa.auth.dependencies import authenticate
+from atlas_sa.auth.cache import auth_caches
+from atlas_sa.auth.dependencies import RequestAuthenticator
 from atlas_sa.auth.fastpath import token_route
 from atlas_sa.identity.caller import Authenticator
 from atlas_sa.kit.bodies import BodyLimitMiddleware
@@ -35,7 +36,7 @@ from atlas_sa.private import endpoints as private
 from atlas_sa.projects import endpoints as projects
 from atlas_sa.root import endpoints as root
 from atlas_sa.service_accounts import endpoints as service_accounts
-from atlas_sa.service_accounts.fastpath import read_route
+from atlas_sa.service_accounts.fastpath import ViewStore, read_route
 from atlas_sa.service_accounts.repository import ServiceAccountRepository
 from atlas_sa.settings import Settings
 
@@ -104,8 +105,11 @@ def create_app(
     )
     app.state.atlas = state
     # What ``identity.caller.Caller`` calls: features declare the dependency, auth implements it.
-    authenticator: Authenticator = authenticate
+    authenticator: Authenticator = RequestAuthenticator(state)
     app.state.authenticator = authenticator
+    # The service-account views the read fast path serves, kept and invalidated with the authentication caches.
+    views: ViewStore = auth_caches(state)
+    app.state.views = views
     app.observed = (state, settings.access_log)
     install_error_handlers(app)
     _scraped_gauges(state)
@@ -113,7 +117,10 @@ def create_app(
     # paths run inside both, so format, security headers and body limits apply to them too.
     if settings.fast_paths:
         read = read_route(
-            state, (service_accounts.SA_VERSION,), _template(service_accounts.router, "getOrgServiceAccount")
+            (service_accounts.SA_VERSION,),
+            _template(service_accounts.router, "getOrgServiceAccount"),
+            views,
+            authenticator,
         )
         app.add_middleware(FastPathMiddleware, routes=[token_route(), read], tracing=settings.opentelemetry)
     app.add_middleware(

@@ -54,6 +54,7 @@ from atlas_sa.models import (
     ServiceAccount,
     ServiceAccountSecret,
 )
+from atlas_sa.service_accounts.fastpath import CachedView, ViewId
 
 TOPIC = "auth"
 EVERYTHING = "*"
@@ -121,17 +122,6 @@ class CachedSecret:
     id: str
     secret_hash: str
     expires_at: datetime
-
-
-@dataclass(frozen=True, slots=True)
-class CachedView:
-    account_id: str
-    org_id: str
-    headers: tuple[tuple[bytes, bytes], ...]
-    body: bytes
-
-
-ViewId = tuple[str, str, str]  # (organization id, client id, resource version)
 
 
 @dataclass(frozen=True, slots=True)
@@ -285,8 +275,10 @@ class AuthCaches:
         self.invalidate(payload.split(","))
 
 
-# The caches of the app using each connection pool, so the session hooks find what to invalidate locally.
-_LOCAL: weakref.WeakKeyDictionary[Any, AuthCaches] = weakref.WeakKeyDictionary()
+# The caches of the apps using each connection pool, so the session hooks find what to invalidate locally.
+# Every app of this process on a pool (tests and benchmarks run a routed and a fast app on one database): a commit
+# through one drops the entries of all, as the bus does across processes.
+_LOCAL: weakref.WeakKeyDictionary[Any, weakref.WeakSet[AuthCaches]] = weakref.WeakKeyDictionary()
 _EXTRAS_KEY = "auth.caches"
 
 
@@ -296,7 +288,7 @@ def auth_caches(state: AppState) -> AuthCaches:
     caches = state.extras.get(_EXTRAS_KEY)
     if caches is None:
         caches = state.extras[_EXTRAS_KEY] = AuthCaches()
-        _LOCAL[state.db.engine.sync_engine.pool] = caches
+        _LOCAL.setdefault(state.db.engine.sync_engine.pool, weakref.WeakSet()).add(caches)
         state.bus.subscribe(TOPIC, caches.on_bus)
     assert isinstance(caches, AuthCaches)
     return caches
@@ -376,8 +368,7 @@ def _after_commit(session: Session) -> None:
     if not keys:
         return
     bind = session.get_bind()
-    caches = _LOCAL.get(bind.pool if isinstance(bind, Engine) else bind.engine.pool)
-    if caches is not None:
+    for caches in _LOCAL.get(bind.pool if isinstance(bind, Engine) else bind.engine.pool, ()):
         caches.invalidate(keys)
 
 

@@ -8,13 +8,16 @@ sets as ``app.state.authenticator``. Features thus never import ``auth``, and th
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Annotated, Protocol
 
 from fastapi import Depends
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import Request
+from starlette.types import Scope
 
 from atlas_sa.identity.principal import Principal
+from atlas_sa.identity.roles import Requirement
 from atlas_sa.kit.routing import request_session
 
 
@@ -22,6 +25,15 @@ class Authenticator(Protocol):
     async def __call__(self, request: Request, session: AsyncSession) -> Principal:
         """The request's principal, after its credential, its access list and its rate limit allow the request;
         else raise the Atlas error (401, 403, 429)."""
+        ...
+
+    async def admit_cached(
+        self, scope: Scope, requirement: Requirement, org_id: str, route: str, params: Mapping[str, str]
+    ) -> list[tuple[bytes, bytes]] | None:
+        """The same authentication for a fast path (``route`` is the path template it stands in for, ``params`` its
+        path parameters), decided from cached state alone: the rate-limit headers to send when the request is
+        admitted (none when rate limits are off), ``None`` when the routed path must decide (an unknown or
+        expired token, Digest, an access list whose use is counted, a missing role, an empty bucket)."""
         ...
 
 
