@@ -50,6 +50,7 @@ from atlas_sa.kit.metrics import TOKENS_ISSUED, TOKENS_REFUSED
 from atlas_sa.kit.observe import CALLER
 from atlas_sa.kit.rendering import dumps
 from atlas_sa.kit.state import AppState, app_state
+from atlas_sa.service_accounts.repository import ServiceAccountRepository
 
 log = logging.getLogger("atlas_sa.auth")
 
@@ -197,6 +198,7 @@ def refusal_reason(exc: Exception) -> str:
 def oauth_service(state: AppState, session: Any) -> OAuthService:
     return OAuthService(
         CredentialRepository(session),
+        ServiceAccountRepository(session),
         SigningKeyRepository(session),
         key_ring(state),
         state.keys,

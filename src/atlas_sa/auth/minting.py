@@ -8,7 +8,7 @@ commit): each request waits for the commit of its own batch before it signs and 
 durable, exactly as before. One batch is in flight at a time per process; under load a batch holds as many mints as
 arrived during one commit, and with a single request it is a transaction of one.
 
-Inside the batch transaction, as :meth:`OAuthService.issue_token` does for one: the accounts are locked (``FOR
+Inside the batch transaction the accounts are locked (``FOR
 UPDATE`` on PostgreSQL, in id order; SQLite's write lock serialises writers already), each mint's secret must
 still exist and be unexpired (a secret deleted after the cache answered refuses its mints with ``invalid_client``),
 and the active signing key is read from the database, so a rotation stops signing at once.
@@ -27,7 +27,6 @@ process is pinned to one core anyway.
 from __future__ import annotations
 
 import asyncio
-import hmac
 import json
 import logging
 from collections.abc import Iterable
@@ -55,6 +54,7 @@ from atlas_sa.auth.service import (
     IssuedToken,
     ServerError,
     candidate_secret,
+    matching_secret,
 )
 from atlas_sa.auth.signing import TOKEN_LIFETIME, ActiveKey, key_ring
 from atlas_sa.auth.tokens import encode, new_jti
@@ -63,11 +63,6 @@ from atlas_sa.kit.state import AppState
 from atlas_sa.models import AccessToken, Base, ServiceAccount, ServiceAccountSecret, SigningKey
 
 log = logging.getLogger("atlas_sa.auth.minting")
-
-# Every authentication compares the presented secret with this many stored hashes (an account holds at most two
-# secrets), whether the client id is known or not, so response time does not tell which client ids exist.
-_COMPARISONS = 2
-_DUMMY_HASH = "0" * 64
 
 # The batch's statements, built once: building and compiling them per batch (coercions, cache keys) cost more CPU
 # than running them. Core statements on the tables, so no ORM compile step runs at execution; lists are expanding
@@ -320,20 +315,6 @@ async def _load_client(state: AppState, client_id: str) -> CachedClient | None:
     return CachedClient(rows[0].account_id, rows[0].client_id, rows[0].org_id, secrets)
 
 
-def _matching(client: CachedClient | None, presented_hash: str, secret: str, now: datetime) -> CachedSecret | None:
-    """The client's unexpired secret whose hash is ``presented_hash``: always :data:`_COMPARISONS` constant-time
-    comparisons, against dummies when the client has fewer secrets or is ``None``."""
-    candidates: list[CachedSecret | None] = [s for s in (client.secrets if client else ()) if s.expires_at > now]
-    candidates += [None] * (_COMPARISONS - len(candidates))
-    matched: CachedSecret | None = None
-    for candidate in candidates:
-        # No early exit: every candidate is compared, each in constant time.
-        ok = hmac.compare_digest(presented_hash, candidate.secret_hash if candidate else _DUMMY_HASH)
-        if ok and candidate is not None and secret and matched is None:
-            matched = candidate
-    return matched
-
-
 async def authenticate_cached(state: AppState, presented: ClientCredentials | None) -> tuple[str, str, str]:
     """``(account id, client id, secret id)`` of the client, or ``invalid_client``.
 
@@ -353,12 +334,12 @@ async def authenticate_cached(state: AppState, presented: ClientCredentials | No
     now = state.clock.now()
     presented_hash = state.keys.hash_secret(secret)
     cached = caches.client(lookup)
-    matched = _matching(cached, presented_hash, secret, now)
+    matched = matching_secret(cached.secrets if cached else (), presented_hash, secret, now)
     if cached is not None and matched is not None:
         return cached.account_id, cached.client_id, matched.id
     epoch = caches.epoch
     loaded = await _load_client(state, lookup)
-    matched = _matching(loaded, presented_hash, secret, now)
+    matched = matching_secret(loaded.secrets if loaded else (), presented_hash, secret, now)
     if loaded is None or matched is None:
         raise InvalidClient
     caches.put_client(lookup, loaded, epoch)
@@ -367,7 +348,7 @@ async def authenticate_cached(state: AppState, presented: ClientCredentials | No
 
 async def issue_token(state: AppState, account_id: str, client_id: str, secret_id: str) -> IssuedToken:
     """RFC 6749 §4.4 client-credentials grant for a client :func:`authenticate_cached` authenticated, as
-    :meth:`OAuthService.issue_token` but written by the batcher."""
+    written by the batcher."""
     now = state.clock.now()
     jti = new_jti()
     key = await mint_batcher(state).mint(account_id, secret_id, jti, now)

@@ -55,56 +55,11 @@ class CredentialRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
 
-    async def account_by_client_id(self, client_id: str, *, for_update: bool = False) -> ServiceAccount | None:
-        statement = select(ServiceAccount).where(ServiceAccount.client_id == client_id)
-        if for_update:
-            # Serialises concurrent mints of one account on PostgreSQL, so the 100-token cap holds; SQLite's
-            # write lock already serialises every writer.
-            statement = statement.with_for_update()
-        return (await self.session.execute(statement)).scalar_one_or_none()
-
     async def client_secrets(self, client_id: str) -> list[ClientSecret]:
         """The account's ids with each of its secrets, one row per secret (one row with ``secret_id=None`` for an
         account without any); no rows for an unknown client id."""
         rows = await self.session.execute(_CLIENT_SECRETS, {"client_id": client_id})
         return [ClientSecret(*row) for row in rows]
-
-    async def secrets_of(self, account_id: str) -> Sequence[ServiceAccountSecret]:
-        statement = (
-            select(ServiceAccountSecret)
-            .where(ServiceAccountSecret.service_account_id == account_id)
-            .order_by(ServiceAccountSecret.id)
-        )
-        return (await self.session.execute(statement)).scalars().all()
-
-    async def mark_secret_used(self, secret_id: str, when: datetime) -> None:
-        await self.session.execute(
-            update(ServiceAccountSecret).where(ServiceAccountSecret.id == secret_id).values(last_used_at=when)
-        )
-
-    async def add_token(self, token: AccessToken) -> None:
-        self.session.add(token)
-        await self.session.flush()
-
-    async def prune_tokens(self, account_id: str, now: datetime, keep: int) -> None:
-        """Drop the account's expired tokens, then its oldest unexpired ones beyond ``keep``."""
-        await self.session.execute(
-            delete(AccessToken).where(AccessToken.service_account_id == account_id, AccessToken.expires_at <= now)
-        )
-        surplus = (
-            (
-                await self.session.execute(
-                    select(AccessToken.jti)
-                    .where(AccessToken.service_account_id == account_id)
-                    .order_by(AccessToken.issued_at.desc(), AccessToken.expires_at.desc(), AccessToken.jti.desc())
-                    .offset(keep)
-                )
-            )
-            .scalars()
-            .all()
-        )
-        if surplus:
-            await self.session.execute(delete(AccessToken).where(AccessToken.jti.in_(surplus)))
 
     async def token_with_account(self, jti: str) -> tuple[AccessToken, ServiceAccount] | None:
         statement = (

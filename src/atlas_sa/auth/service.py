@@ -1,22 +1,27 @@
-"""OAuth 2.0 rules: client authentication, the client-credentials grant (RFC 6749 §4.4), revocation (RFC 7009) and
-introspection (RFC 7662). Errors here are RFC 6749 §5.2 errors, not Atlas errors: the token endpoints are the one
+"""OAuth 2.0 rules: client authentication, revocation (RFC 7009) and introspection (RFC 7662); the
+client-credentials grant (RFC 6749 §4.4) is :mod:`atlas_sa.auth.minting`, which authenticates with the same
+:func:`matching_secret`. Errors here are RFC 6749 §5.2 errors, not Atlas errors: the token endpoints are the one
 place the API answers in OAuth's shape.
 """
 
 from __future__ import annotations
 
+import hmac
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from datetime import datetime
+from typing import Any, ClassVar, Protocol, TypeVar
 
 from atlas_sa.auth.repository import CredentialRepository, SigningKeyRepository
-from atlas_sa.auth.signing import TOKEN_LIFETIME, KeyRing
-from atlas_sa.auth.tokens import VerifiedToken, encode, new_jti, verify
+from atlas_sa.auth.signing import KeyRing
+from atlas_sa.auth.tokens import VerifiedToken, verify
 from atlas_sa.kit.clock import Clock
 from atlas_sa.kit.crypto import ServerKeys
 from atlas_sa.kit.ids import is_client_id
-from atlas_sa.models import AccessToken, ServiceAccount, ServiceAccountSecret
+from atlas_sa.models import ServiceAccount, ServiceAccountSecret
+from atlas_sa.service_accounts.repository import ServiceAccountRepository
 
-MAX_ACTIVE_TOKENS = 100
+MAX_ACTIVE_TOKENS = 100  # unexpired tokens per account; the mint batch prunes the oldest beyond
 # Every authentication compares the presented secret with this many stored hashes (an account holds at most two
 # secrets), whether the client id is known or not, so response time does not tell which client ids exist.
 _COMPARISONS = 2
@@ -81,6 +86,33 @@ class IssuedToken:
     token_type: str = "Bearer"  # noqa: S105 - the RFC 6750 token type
 
 
+class StoredSecret(Protocol):
+    @property
+    def secret_hash(self) -> str: ...
+
+    @property
+    def expires_at(self) -> datetime: ...
+
+
+Stored = TypeVar("Stored", bound=StoredSecret)
+
+
+def matching_secret(secrets: Iterable[Stored], presented_hash: str, secret: str, now: datetime) -> Stored | None:
+    """The unexpired secret whose hash is ``presented_hash`` (the keyed hash of ``secret``, the presented secret as
+    :func:`candidate_secret` made it): always :data:`_COMPARISONS` constant-time comparisons, against dummies when
+    there are fewer secrets, so the work does not tell a known client from an unknown one. The token endpoint's
+    cached clients and the other endpoints' rows both go through it."""
+    candidates: list[Stored | None] = [s for s in secrets if s.expires_at > now]
+    candidates += [None] * (_COMPARISONS - len(candidates))
+    matched: Stored | None = None
+    for candidate in candidates:
+        # No early exit: every candidate is compared, each in constant time.
+        ok = hmac.compare_digest(presented_hash, candidate.secret_hash if candidate else _DUMMY_HASH)
+        if ok and candidate is not None and secret and matched is None:
+            matched = candidate
+    return matched
+
+
 def candidate_secret(presented: str) -> str:
     """The presented secret as compared: an over-long one becomes the empty secret, which matches nothing (it is
     still hashed and compared, so its answer takes as long as any other)."""
@@ -91,6 +123,7 @@ class OAuthService:
     def __init__(
         self,
         credentials: CredentialRepository,
+        accounts: ServiceAccountRepository,
         signing_keys: SigningKeyRepository,
         ring: KeyRing,
         keys: ServerKeys,
@@ -98,6 +131,7 @@ class OAuthService:
         issuer: str,
     ) -> None:
         self.credentials = credentials
+        self.accounts = accounts
         self.signing_keys = signing_keys
         self.ring = ring
         self.keys = keys
@@ -105,7 +139,7 @@ class OAuthService:
         self.issuer = issuer
 
     async def authenticate_client(
-        self, presented: ClientCredentials | None, *, for_update: bool = False
+        self, presented: ClientCredentials | None
     ) -> tuple[ServiceAccount, ServiceAccountSecret]:
         """The account and the secret that matched, or ``invalid_client``. Expired secrets never match; deleted
         ones no longer exist."""
@@ -115,46 +149,13 @@ class OAuthService:
         # The same queries and comparisons whether or not the client exists: an unknown (or malformed) id looks up
         # the empty id, which matches nothing, so response time does not reveal which client ids exist.
         lookup = presented.client_id if is_client_id(presented.client_id) else ""
-        account = await self.credentials.account_by_client_id(lookup, for_update=for_update)
-        stored = await self.credentials.secrets_of(account.id if account is not None else "")
-        now = self.clock.now()
-        candidates: list[ServiceAccountSecret | None] = [s for s in stored if s.expires_at > now]
-        candidates += [None] * (_COMPARISONS - len(candidates))
-        matched: ServiceAccountSecret | None = None
-        for candidate in candidates:
-            # No early exit: every candidate is compared, each in constant time.
-            ok = self.keys.verify_secret(secret, candidate.secret_hash if candidate else _DUMMY_HASH)
-            if ok and candidate is not None and secret and matched is None:
-                matched = candidate
+        account = await self.accounts.by_client_id(lookup)
+        account_id = account.id if account is not None else ""
+        stored = (await self.accounts.secrets_of([account_id])).get(account_id, [])
+        matched = matching_secret(stored, self.keys.hash_secret(secret), secret, self.clock.now())
         if account is None or matched is None:
             raise InvalidClient
         return account, matched
-
-    async def issue_token(self, presented: ClientCredentials | None) -> IssuedToken:
-        """RFC 6749 §4.4 client-credentials grant: a JWT valid for one hour, recorded as an ``AccessToken`` row.
-        Minting sets the secret's ``lastUsedAt``; the account keeps at most 100 unexpired tokens (the oldest go).
-
-        The reference for one mint in one transaction; the token endpoint itself runs the same rules through the
-        client cache and group commit (:mod:`atlas_sa.auth.minting`)."""
-        account, secret = await self.authenticate_client(presented, for_update=True)
-        now = self.clock.now()
-        key = await self.ring.signing_key(self.signing_keys, now)
-        jti = new_jti()
-        token = encode(
-            key, issuer=self.issuer, client_id=account.client_id, secret_id=secret.id, jti=jti, issued_at=now
-        )
-        await self.credentials.mark_secret_used(secret.id, now)
-        await self.credentials.add_token(
-            AccessToken(
-                jti=jti,
-                service_account_id=account.id,
-                secret_id=secret.id,
-                issued_at=now,
-                expires_at=now + TOKEN_LIFETIME,
-            )
-        )
-        await self.credentials.prune_tokens(account.id, now, MAX_ACTIVE_TOKENS)
-        return IssuedToken(access_token=token, expires_in=int(TOKEN_LIFETIME.total_seconds()))
 
     async def revoke(self, presented: ClientCredentials | None, token: str) -> None:
         """RFC 7009: delete the token's row, when it was issued to the authenticated client.
