@@ -18,9 +18,10 @@ async def test_healthz_and_readyz(client: AtlasClient) -> None:
 
 
 async def test_readyz_reports_unreachable_database() -> None:
+    # A PostgreSQL database needs its master key given (docs/security.md), reachable or not.
     url = "postgresql+psycopg://nobody@127.0.0.1:1/none"
     database = Database(url)
-    app = create_app(Settings(database_url=url), database=database)
+    app = create_app(Settings(database_url=url, secret_key="test-master-key-0123456789abcdef"), database=database)
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as client:
         assert (await client.get("/healthz")).status_code == 200
         ready = await client.get("/readyz")
