@@ -118,7 +118,7 @@ async def test_switched_off(make_app: AppFactory, connect: ClientFactory) -> Non
 
 
 async def test_atlas_defaults() -> None:
-    from atlas_sa.auth.throttle import Policies  # noqa: PLC0415
+    from atlas_sa.auth.ratelimits import Policies  # noqa: PLC0415
     from atlas_sa.settings import Settings  # noqa: PLC0415
 
     table = Policies.from_settings(Settings())

@@ -14,11 +14,11 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from sqlalchemy import text
 
-from atlas_sa.auth.throttle import bucket_store
+from atlas_sa.auth.ratelimits import bucket_store
 from atlas_sa.kit.buckets import PURGE_SECONDS, MemoryBuckets
 from atlas_sa.kit.clock import FrozenClock
 from atlas_sa.kit.state import AppState
-from tests.auth.test_throttle import until_complete
+from tests.auth.test_bruteforce import until_complete
 from tests.security.conftest import SMALL_LIMITS, AppFactory
 from tests.security.test_brute_force import assert_locked, token
 from tests.support.client import AtlasClient, ClientFactory

@@ -37,9 +37,9 @@ from atlas_sa.auth.cache import AccessRules, CachedPrincipal, auth_caches
 from atlas_sa.auth.digest import authenticate_digest, challenge
 from atlas_sa.auth.failures import authentication_failed
 from atlas_sa.auth.network import enforce_access_rules, enforce_network_access, load_access_rules
+from atlas_sa.auth.ratelimits import limit_route, take_route_token
 from atlas_sa.auth.repository import CredentialRepository, SigningKeyRepository
 from atlas_sa.auth.signing import key_ring
-from atlas_sa.auth.throttle import limit_route, take_route_token
 from atlas_sa.auth.tokens import verify
 from atlas_sa.errors import Unauthorized
 from atlas_sa.identity.principal import Principal

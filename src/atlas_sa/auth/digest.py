@@ -50,7 +50,7 @@ from starlette.requests import Request
 
 from atlas_sa.api_keys.repository import ApiKeyRepository
 from atlas_sa.api_keys.service import API_KEY_CONTEXT
-from atlas_sa.auth.throttle import auth_guard
+from atlas_sa.auth.bruteforce import auth_guard
 from atlas_sa.errors import Unauthorized
 from atlas_sa.identity.principal import Principal
 from atlas_sa.kit.addresses import client_ip

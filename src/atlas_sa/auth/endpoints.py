@@ -25,6 +25,8 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
 from atlas_sa.auth import minting
+from atlas_sa.auth.bruteforce import TokenLockedOut, client_authentication
+from atlas_sa.auth.ratelimits import TokenRateLimited, limit_token, with_rate_headers
 from atlas_sa.auth.repository import CredentialRepository, SigningKeyRepository
 from atlas_sa.auth.service import (
     ClientCredentials,
@@ -37,13 +39,6 @@ from atlas_sa.auth.service import (
     UnsupportedGrantType,
 )
 from atlas_sa.auth.signing import key_ring, publishable
-from atlas_sa.auth.throttle import (
-    TokenLockedOut,
-    TokenRateLimited,
-    client_authentication,
-    limit_token,
-    with_rate_headers,
-)
 from atlas_sa.errors import AtlasError
 from atlas_sa.kit.ids import is_client_id
 from atlas_sa.kit.metrics import TOKENS_ISSUED, TOKENS_REFUSED

@@ -24,7 +24,7 @@ from atlas_sa.kit.negotiation import (
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 _SESSION_KEY = "atlas_sa.session"
-# Set by the rate limit (:mod:`atlas_sa.auth.throttle`, run once the caller is authenticated): headers for the
+# Set by the rate limit (:mod:`atlas_sa.auth.ratelimits`, run once the caller is authenticated): headers for the
 # response, success or error.
 RATE_LIMIT_HEADERS = "atlas_sa.ratelimit_headers"
 

@@ -17,7 +17,7 @@ from fastapi import FastAPI
 from sqlalchemy import event
 
 from atlas_sa.app import create_app
-from atlas_sa.auth.throttle import KNOWN_REFRESH_SECONDS, TOPIC, Lockout, lockouts
+from atlas_sa.auth.bruteforce import KNOWN_REFRESH_SECONDS, TOPIC, Lockout, lockouts
 from atlas_sa.kit.clock import FrozenClock
 from atlas_sa.kit.db import Database
 from atlas_sa.kit.state import AppState
