@@ -11,9 +11,8 @@ when it is on). A permitted request counts on the entry that matched (``requestC
 
 from __future__ import annotations
 
-import asyncio
 import ipaddress
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import select, update
@@ -25,6 +24,7 @@ from atlas_sa.errors import IpAddressNotOnAccessList, OrgRequiresAccessList
 from atlas_sa.identity.principal import Principal
 from atlas_sa.kit.addresses import IPNetwork, client_ip, parse_ip
 from atlas_sa.kit.db import is_memory_sqlite
+from atlas_sa.kit.groupcommit import GroupCommit, Pending
 from atlas_sa.kit.routing import SAFE_METHODS
 from atlas_sa.kit.state import AppState, app_state
 from atlas_sa.models import AccessListEntry, Organization, ServiceAccount
@@ -149,43 +149,24 @@ class _Use:
     cidr_block: str
     ip: str
     when: datetime
-    done: asyncio.Future[None] = field(repr=False)
 
 
 class UsageCounter:
-    """Access-list counters of read requests, written by group commit: the counts of every read that arrived while
-    the previous batch was committing go in one transaction, one increment per entry. Each request waits for its
-    batch's commit, so a count is in the database before the request is answered, as with a transaction of its
-    own (Atlas allows these figures to lag by minutes; here they do not lag at all)."""
+    """Access-list counters of read requests, written by group commit (:mod:`atlas_sa.kit.groupcommit`): the counts
+    of every read that arrived while the previous batch was committing go in one transaction, one increment per
+    entry. Each request waits for its batch's commit, so a count is in the database before the request is
+    answered, as with a transaction of its own (Atlas allows these figures to lag by minutes; here they do not lag
+    at all)."""
 
     def __init__(self, state: AppState) -> None:
         self.state = state
-        self._queue: list[_Use] = []
-        self._task: asyncio.Task[None] | None = None
+        self._writes: GroupCommit[_Use, None] = GroupCommit(self._commit, _fail, name="atlas-sa-usage-counter")
 
     async def count(self, account_id: str, cidr_block: str, ip: str, when: datetime) -> None:
-        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._queue.append(_Use(account_id, cidr_block, ip, when, done))
-        if self._task is None or self._task.done():
-            # Lives only while there is work: no task outlives the requests waiting on it.
-            self._task = asyncio.create_task(self._drain(), name="atlas-sa-usage-counter")
-        await done
+        await self._writes.submit(_Use(account_id, cidr_block, ip, when))
 
-    async def _drain(self) -> None:
-        while self._queue:
-            batch, self._queue = self._queue, []
-            try:
-                await self._commit(batch)
-            except Exception as exc:  # noqa: BLE001 - handed to every request of the batch
-                for use in batch:
-                    if not use.done.done():
-                        use.done.set_exception(exc)
-            else:
-                for use in batch:
-                    if not use.done.done():
-                        use.done.set_result(None)
-
-    async def _commit(self, batch: list[_Use]) -> None:
+    async def _commit(self, pending: list[Pending[_Use, None]]) -> None:
+        batch = [p.item for p in pending]
         totals: dict[tuple[str, str], tuple[int, _Use]] = {}
         for use in batch:
             key = (use.account_id, use.cidr_block)
@@ -203,6 +184,14 @@ class UsageCounter:
                     )
                     .execution_options(**{EXEMPT: True})
                 )
+        for one in pending:
+            if not one.done.done():
+                one.done.set_result(None)
+
+
+def _fail(use: Pending[_Use, None], exc: Exception) -> None:
+    # Handed to every request of the batch: each answers as its own failed write would.
+    use.done.set_exception(exc)
 
 
 def usage_counter(state: AppState) -> UsageCounter:
