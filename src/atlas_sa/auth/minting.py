@@ -13,9 +13,10 @@ UPDATE`` on PostgreSQL, in id order; SQLite's write lock serialises writers alre
 still exist and be unexpired (a secret deleted after the cache answered refuses its mints with ``invalid_client``),
 and the active signing key is read from the database, so a rotation stops signing at once.
 
-The batch (:class:`~atlas_sa.kit.groupcommit.GroupCommit`, shared with the access-list counters) costs the same few statements whatever its size, each built once at import: read (and on PostgreSQL
-lock) the secrets with the active key's kid, insert the tokens, write ``lastUsedAt`` when it changed, and prune
-every account of the batch with one ``DELETE ... RETURNING``. A statement costs 0.4-0.7 ms of CPU on the
+The batching is :class:`~atlas_sa.kit.groupcommit.GroupCommit`, shared with the access-list counters. The batch
+costs the same few statements whatever its size, each built once at import: read (and on PostgreSQL lock) the
+secrets with the active key's kid, insert the tokens, write ``lastUsedAt`` when it changed, and prune every account
+of the batch with one ``DELETE ... RETURNING``. A statement costs 0.4-0.7 ms of CPU on the
 benchmark machine, most of it SQLAlchemy's execution and the driver's round trip (on SQLite, hops to aiosqlite's
 thread) rather than the database's own work, so their number is what matters.
 
