@@ -18,6 +18,7 @@ from atlas_sa.auth import endpoints as oauth
 from atlas_sa.auth.cache import auth_caches
 from atlas_sa.auth.dependencies import RequestAuthenticator
 from atlas_sa.auth.fastpath import token_route
+from atlas_sa.events import endpoints as events
 from atlas_sa.identity.caller import Authenticator
 from atlas_sa.kit.bodies import BodyLimitMiddleware
 from atlas_sa.kit.clock import Clock, SystemClock
@@ -138,6 +139,7 @@ def create_app(
         access_lists.router,
         root.router,
         private.router,
+        events.router,
     ):
         app.include_router(router)
         state.routes.extend(router.routes)

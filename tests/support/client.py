@@ -18,6 +18,7 @@ from urllib.parse import quote_plus
 
 import httpx
 
+from atlas_sa.events.recording import CLI, EventRecorder
 from atlas_sa.kit.state import AppState
 from atlas_sa.models import ProjectAssignment
 from atlas_sa.onboarding.bootstrap import BootstrapCredentials, bootstrap
@@ -130,9 +131,12 @@ class AtlasClient(httpx.AsyncClient):
         """A service account made in-process (not through the API), with org roles and project assignments."""
         state = self.state
         async with state.db.unit_of_work() as session:
-            orgs = OrgService(OrgRepository(session), state.clock)
-            projects = ProjectService(ProjectRepository(session), orgs, state.clock)
-            accounts = ServiceAccountService(ServiceAccountRepository(session), orgs, projects, state.clock, state.keys)
+            events = EventRecorder(session, state.clock, CLI)
+            orgs = OrgService(OrgRepository(session), state.clock, events)
+            projects = ProjectService(ProjectRepository(session), orgs, state.clock, events)
+            accounts = ServiceAccountService(
+                ServiceAccountRepository(session), orgs, projects, state.clock, state.keys, events
+            )
             made = await accounts.create_first(
                 await orgs.require(org_id),
                 NewAccount(

@@ -22,6 +22,7 @@ from atlas_sa.access_lists.schemas import (
     ServiceAccountIPAccessListEntryRequest,
 )
 from atlas_sa.access_lists.service import AccessListService, EntryInput
+from atlas_sa.events.dependencies import Recorder
 from atlas_sa.identity.caller import Caller
 from atlas_sa.kit.pagination import PageRequest, paginated, paging_with_count
 from atlas_sa.kit.rendering import no_content, ok
@@ -46,8 +47,9 @@ async def access_list_service(
     request: Request,
     session: Annotated[AsyncSession, Depends(request_session)],
     accounts: Annotated[ServiceAccountService, Depends(service_account_service)],
+    events: Recorder,
 ) -> AccessListService:
-    return AccessListService(AccessListRepository(session), accounts, app_state(request).clock)
+    return AccessListService(AccessListRepository(session), accounts, app_state(request).clock, events)
 
 
 AccessLists = Annotated[AccessListService, Depends(access_list_service)]

@@ -27,6 +27,8 @@ from atlas_sa.errors import (
     MissingAttribute,
     ResourceNotFound,
 )
+from atlas_sa.events.catalogue import EventType
+from atlas_sa.events.recording import EventRecorder
 from atlas_sa.identity.principal import Principal
 from atlas_sa.identity.roles import Requirement
 from atlas_sa.kit.addresses import address_text
@@ -117,10 +119,13 @@ def parse_entry(entry: EntryInput, index: int) -> ParsedEntry:
 
 
 class AccessListService:
-    def __init__(self, entries: AccessListRepository, accounts: ServiceAccountService, clock: Clock) -> None:
+    def __init__(
+        self, entries: AccessListRepository, accounts: ServiceAccountService, clock: Clock, events: EventRecorder
+    ) -> None:
         self.entries = entries
         self.accounts = accounts
         self.clock = clock
+        self.events = events
 
     async def _org_account(
         self, caller: Principal, org_id: str, client_id: str, requirement: Requirement, *, for_update: bool = False
@@ -141,13 +146,21 @@ class AccessListService:
             account, _assignment = await self.accounts.account_in_project(project, client_id)
         return account
 
+    async def _record(
+        self, event_type: EventType, account: ServiceAccount, entry: AccessListEntry, group_id: str | None
+    ) -> None:
+        target = {"clientId": account.client_id, "cidrBlock": entry.cidr_block}
+        if entry.ip_address is not None:
+            target["ipAddress"] = entry.ip_address
+        await self.events.record(event_type, org_id=account.org_id, group_id=group_id, target=target)
+
     # --- the rules, whatever the path --------------------------------------------------------------------------
 
     async def _add(
-        self, account: ServiceAccount, entries: Sequence[EntryInput], page: PageRequest
+        self, account: ServiceAccount, entries: Sequence[EntryInput], page: PageRequest, group_id: str | None = None
     ) -> tuple[Sequence[AccessListEntry], int]:
         """Adds to the list (never replaces) and answers the list's page. ``account`` is locked by the caller,
-        so the 200-entry limit holds under concurrent requests."""
+        so the 200-entry limit holds under concurrent requests. One event per entry added."""
         parsed = [parse_entry(entry, i) for i, entry in enumerate(entries)]
         seen: dict[str, ParsedEntry] = {}
         for item in parsed:
@@ -163,21 +176,22 @@ class AccessListService:
         if len(existing) + len(parsed) > MAX_ENTRIES_PER_SERVICE_ACCOUNT:
             raise MaxAccessListEntriesExceeded(account.client_id, MAX_ENTRIES_PER_SERVICE_ACCOUNT)
         now = self.clock.now()
-        await self.entries.add_all(
-            [
-                AccessListEntry(
-                    service_account_id=account.id,
-                    cidr_block=item.key,
-                    ip_address=address_text(item.network.network_address) if is_single_address(item.network) else None,
-                    created_at=now,
-                    request_count=0,
-                )
-                for item in parsed
-            ]
-        )
+        added = [
+            AccessListEntry(
+                service_account_id=account.id,
+                cidr_block=item.key,
+                ip_address=address_text(item.network.network_address) if is_single_address(item.network) else None,
+                created_at=now,
+                request_count=0,
+            )
+            for item in parsed
+        ]
+        await self.entries.add_all(added)
+        for entry in added:
+            await self._record(EventType.SERVICE_ACCOUNT_ACCESS_LIST_ENTRY_ADDED, account, entry, group_id)
         return await self.entries.page(account.id, page)
 
-    async def _delete(self, caller: Principal, account: ServiceAccount, raw: str) -> None:
+    async def _delete(self, caller: Principal, account: ServiceAccount, raw: str, group_id: str | None = None) -> None:
         try:
             network = parse_path_value(raw)
         except ValueError:
@@ -188,6 +202,7 @@ class AccessListService:
             raise ResourceNotFound(raw)
         self._keep_caller_reachable(caller, account, target, rows)
         await self.entries.delete(target)
+        await self._record(EventType.SERVICE_ACCOUNT_ACCESS_LIST_ENTRY_DELETED, account, target, group_id)
 
     @staticmethod
     def _keep_caller_reachable(
@@ -247,11 +262,11 @@ class AccessListService:
         account = await self._project_account(
             caller, group_id, client_id, Requirement.PROJECT_ACCESS_MANAGER, to_change=True
         )
-        return await self._add(account, entries, page)
+        return await self._add(account, entries, page, group_id)
 
     async def delete_for_project(self, caller: Principal, group_id: str, client_id: str, ip_address: str) -> None:
         """deleteGroupAccessEntry (Project Access Manager)."""
         account = await self._project_account(
             caller, group_id, client_id, Requirement.PROJECT_ACCESS_MANAGER, to_change=True
         )
-        await self._delete(caller, account, ip_address)
+        await self._delete(caller, account, ip_address, group_id)

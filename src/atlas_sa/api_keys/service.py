@@ -16,6 +16,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from atlas_sa.api_keys.repository import ApiKeyRepository
 from atlas_sa.errors import InvalidAttribute, InvalidEnumValue, MissingAttribute, OrgNotFound
+from atlas_sa.events.catalogue import EventType
+from atlas_sa.events.recording import EventRecorder
 from atlas_sa.identity.roles import ORG_ROLES
 from atlas_sa.kit.clock import Clock
 from atlas_sa.kit.crypto import ServerKeys
@@ -42,12 +44,14 @@ async def create_api_key(
     org_id: str,
     roles: Iterable[str],
     description: str,
+    events: EventRecorder,
 ) -> tuple[str, str]:
     """A new API key of ``org_id`` with the given org roles; returns ``(public_key, private_key)``.
 
     Raises 404 ``ORG_NOT_FOUND`` for an unknown organization, 400 ``MISSING_ATTRIBUTE`` without roles,
     400 ``INVALID_ENUM_VALUE`` for a role that is not an org role, 400 ``INVALID_ATTRIBUTE`` for a description
-    that is empty or longer than 250 characters. Never commits: the caller's unit of work does.
+    that is empty or longer than 250 characters. Never commits: the caller's unit of work does. Records
+    ``API_KEY_CREATED``.
     """
     role_list = sorted(set(roles))
     if not role_list:
@@ -68,16 +72,20 @@ async def create_api_key(
         raise RuntimeError("could not draw an unused API public key")
     private_key = str(uuid.uuid4())
     now = clock.now()
-    await repository.add(
-        ApiKey(
-            id=new_object_id(now.timestamp()),
-            org_id=org_id,
-            public_key=public_key,
-            private_key_encrypted=keys.encrypt(private_key.encode(), context=API_KEY_CONTEXT),
-            description=description,
-            roles=role_list,
-            created_at=now,
-        )
+    row = ApiKey(
+        id=new_object_id(now.timestamp()),
+        org_id=org_id,
+        public_key=public_key,
+        private_key_encrypted=keys.encrypt(private_key.encode(), context=API_KEY_CONTEXT),
+        description=description,
+        roles=role_list,
+        created_at=now,
+    )
+    await repository.add(row)
+    await events.record(
+        EventType.API_KEY_CREATED,
+        org_id=org_id,
+        target={"apiKeyId": row.id, "publicKey": public_key, "roles": role_list},
     )
     return public_key, private_key
 

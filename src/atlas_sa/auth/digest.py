@@ -386,4 +386,5 @@ async def authenticate_digest(request: Request, session: AsyncSession) -> Princi
         org_id=row.org_id,
         org_roles=frozenset(row.roles),
         client_ip=client_ip(request),
+        api_key_id=row.id,
     )

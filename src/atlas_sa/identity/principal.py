@@ -22,6 +22,8 @@ class Principal:
     client_ip: str | None = None
     # The service account's internal id, for rules about the caller's own account (its own access list).
     account_id: str | None = None
+    # The API key's id, for naming it in the events it causes (``apiKeyId``).
+    api_key_id: str | None = None
 
     @property
     def is_system(self) -> bool:

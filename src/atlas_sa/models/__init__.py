@@ -2,6 +2,7 @@
 
 from atlas_sa.models.auth import AccessToken, ApiKey, MasterKeyCheck, SigningKey
 from atlas_sa.models.base import Base, UTCDateTime
+from atlas_sa.models.events import Event, SecretExpiryNotice
 from atlas_sa.models.orgs import DEFAULT_MAX_SECRET_VALIDITY_HOURS, Organization, Project
 from atlas_sa.models.ratelimit import RateLimitBucket
 from atlas_sa.models.service_accounts import (
@@ -17,11 +18,13 @@ __all__ = [
     "AccessToken",
     "ApiKey",
     "Base",
+    "Event",
     "MasterKeyCheck",
     "Organization",
     "Project",
     "ProjectAssignment",
     "RateLimitBucket",
+    "SecretExpiryNotice",
     "ServiceAccount",
     "ServiceAccountSecret",
     "SigningKey",

@@ -49,7 +49,8 @@ class ServiceAccountSecret(Base):
     secret_hash: Mapped[str] = mapped_column(String(64))
     last_four: Mapped[str] = mapped_column(String(4))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
-    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    # Indexed for the expiry watch (atlas_sa.events.expiry), which looks for secrets by how soon they expire.
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
     last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
 
 

@@ -13,6 +13,7 @@ from datetime import datetime
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from atlas_sa.api_keys.service import create_api_key
+from atlas_sa.events.recording import CLI, Actor, EventRecorder
 from atlas_sa.identity.principal import SYSTEM
 from atlas_sa.kit.clock import Clock
 from atlas_sa.kit.crypto import ServerKeys
@@ -58,16 +59,19 @@ async def bootstrap(
     *,
     org_name: str = DEFAULT_ORG_NAME,
     project_name: str | None = DEFAULT_PROJECT_NAME,
+    actor: Actor = CLI,
 ) -> BootstrapCredentials:
     """Create the organization, its project (none when ``project_name`` is ``None``), an ``ORG_OWNER`` service
-    account with one secret valid for the org's maximum (8760 hours) and an ``ORG_OWNER`` API key."""
-    orgs = OrgService(OrgRepository(session), clock)
-    projects = ProjectService(ProjectRepository(session), orgs, clock)
+    account with one secret valid for the org's maximum (8760 hours) and an ``ORG_OWNER`` API key; each is an event
+    of ``actor`` (the command line)."""
+    events = EventRecorder(session, clock, actor)
+    orgs = OrgService(OrgRepository(session), clock, events)
+    projects = ProjectService(ProjectRepository(session), orgs, clock, events)
     org = await orgs.create(SYSTEM, org_name)
     group_id = None
     if project_name is not None:
         group_id = (await projects.create(SYSTEM, project_name, org.id)).id
-    accounts = ServiceAccountService(ServiceAccountRepository(session), orgs, projects, clock, keys)
+    accounts = ServiceAccountService(ServiceAccountRepository(session), orgs, projects, clock, keys, events)
     owner = await accounts.create_first(
         org,
         NewAccount(
@@ -79,7 +83,7 @@ async def bootstrap(
     )
     assert owner.issued is not None, "an account made with secret_expires_after_hours has a secret"
     public_key, private_key = await create_api_key(
-        session, keys, clock, org.id, ["ORG_OWNER"], "Created by atlas-sa bootstrap"
+        session, keys, clock, org.id, ["ORG_OWNER"], "Created by atlas-sa bootstrap", events
     )
     return BootstrapCredentials(
         org_id=org.id,

@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import Request
 from starlette.responses import Response
 
+from atlas_sa.events.dependencies import Recorder
 from atlas_sa.identity.caller import Caller
 from atlas_sa.kit.rendering import ok
 from atlas_sa.kit.routing import atlas_router, request_session
@@ -24,9 +25,9 @@ router = atlas_router(ORGS_VERSION, prefix="/api/atlas/v2", tags=["Organizations
 
 
 async def org_settings_service(
-    request: Request, session: Annotated[AsyncSession, Depends(request_session)]
+    request: Request, session: Annotated[AsyncSession, Depends(request_session)], events: Recorder
 ) -> OrgSettingsService:
-    return OrgSettingsService(OrgService(OrgRepository(session), app_state(request).clock))
+    return OrgSettingsService(OrgService(OrgRepository(session), app_state(request).clock, events), events)
 
 
 OrgSettings = Annotated[OrgSettingsService, Depends(org_settings_service)]

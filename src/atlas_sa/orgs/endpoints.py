@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import Request
 from starlette.responses import Response
 
+from atlas_sa.events.dependencies import Recorder
 from atlas_sa.identity.caller import Caller
 from atlas_sa.kit.pagination import PageRequest, paginated, paging_with_count, self_link
 from atlas_sa.kit.rendering import ok
@@ -23,9 +24,11 @@ ORGS_VERSION = "2023-01-01"
 router = atlas_router(ORGS_VERSION, prefix="/api/atlas/v2", tags=["Organizations"])
 
 
-async def org_service(request: Request, session: Annotated[AsyncSession, Depends(request_session)]) -> OrgService:
+async def org_service(
+    request: Request, session: Annotated[AsyncSession, Depends(request_session)], events: Recorder
+) -> OrgService:
     state = app_state(request)
-    return OrgService(OrgRepository(session), state.clock)
+    return OrgService(OrgRepository(session), state.clock, events)
 
 
 Orgs = Annotated[OrgService, Depends(org_service)]

@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from atlas_sa.errors import InvalidOrgId, OrgNotFound, UserUnauthorized
+from atlas_sa.events.catalogue import EventType
+from atlas_sa.events.recording import EventRecorder
 from atlas_sa.identity.principal import Principal
 from atlas_sa.identity.roles import Requirement, authorize
 from atlas_sa.kit.clock import Clock
@@ -22,9 +24,10 @@ def check_org_id(org_id: str) -> str:
 
 
 class OrgService:
-    def __init__(self, orgs: OrgRepository, clock: Clock) -> None:
+    def __init__(self, orgs: OrgRepository, clock: Clock, events: EventRecorder) -> None:
         self.orgs = orgs
         self.clock = clock
+        self.events = events
 
     async def require(self, org_id: str, *, for_update: bool = False) -> Organization:
         """The organization, or 404 (``INVALID_ORG_ID`` when malformed, ``ORG_NOT_FOUND`` when unknown)."""
@@ -49,6 +52,7 @@ class OrgService:
             max_secret_validity_hours=DEFAULT_MAX_SECRET_VALIDITY_HOURS,
         )
         await self.orgs.add(org)
+        await self.events.record(EventType.ORG_CREATED, org_id=org.id, target={"orgName": name})
         return org
 
     async def get(self, caller: Principal, org_id: str) -> Organization:

@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import Request
 from starlette.responses import Response
 
+from atlas_sa.events.dependencies import Recorder
 from atlas_sa.identity.caller import Caller
 from atlas_sa.kit.pagination import PageRequest, paginated, paging_with_count, self_link
 from atlas_sa.kit.rendering import no_content, ok
@@ -26,10 +27,10 @@ router = atlas_router(ORGS_VERSION, prefix="/api/atlas/v2", tags=["Projects"])
 
 
 async def project_service(
-    request: Request, session: Annotated[AsyncSession, Depends(request_session)]
+    request: Request, session: Annotated[AsyncSession, Depends(request_session)], events: Recorder
 ) -> ProjectService:
     clock = app_state(request).clock
-    return ProjectService(ProjectRepository(session), OrgService(OrgRepository(session), clock), clock)
+    return ProjectService(ProjectRepository(session), OrgService(OrgRepository(session), clock, events), clock, events)
 
 
 Projects = Annotated[ProjectService, Depends(project_service)]

@@ -6,6 +6,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from atlas_sa.errors import GroupAlreadyExists, GroupNotFound, InvalidGroupId, NotInGroup
+from atlas_sa.events.catalogue import EventType
+from atlas_sa.events.recording import EventRecorder
 from atlas_sa.identity.principal import Principal
 from atlas_sa.identity.roles import Requirement, authorize, satisfies, visible_project_ids
 from atlas_sa.kit.clock import Clock
@@ -23,10 +25,11 @@ def check_group_id(group_id: str) -> str:
 
 
 class ProjectService:
-    def __init__(self, projects: ProjectRepository, orgs: OrgService, clock: Clock) -> None:
+    def __init__(self, projects: ProjectRepository, orgs: OrgService, clock: Clock, events: EventRecorder) -> None:
         self.projects = projects
         self.orgs = orgs
         self.clock = clock
+        self.events = events
 
     async def require(self, group_id: str) -> Project:
         """The project, or 404 (``INVALID_GROUP_ID`` when malformed, ``GROUP_NOT_FOUND`` when unknown)."""
@@ -45,6 +48,7 @@ class ProjectService:
             await self.projects.add(project)
         except DuplicateProjectName:
             raise GroupAlreadyExists(name) from None
+        await self.events.record(EventType.GROUP_CREATED, org_id=org.id, group_id=project.id, target={"gn": name})
         return project
 
     async def get(self, caller: Principal, group_id: str) -> Project:
@@ -79,4 +83,7 @@ class ProjectService:
         """deleteProject (Project Owner). Service accounts assigned to it lose that assignment only."""
         project = await self.require(group_id)
         authorize(caller, Requirement.PROJECT_OWNER, project.org_id, project.id)
+        await self.events.record(
+            EventType.GROUP_DELETED, org_id=project.org_id, group_id=project.id, target={"gn": project.name}
+        )
         await self.projects.delete(project)

@@ -16,6 +16,7 @@ from starlette.convertors import Convertor, register_url_convertor
 from starlette.requests import Request
 from starlette.responses import Response
 
+from atlas_sa.events.dependencies import Recorder
 from atlas_sa.identity.caller import Caller
 from atlas_sa.kit.pagination import PageRequest, paginated, paging
 from atlas_sa.kit.rendering import created, no_content, ok, to_jsonable
@@ -78,12 +79,12 @@ GROUP_ACCOUNT = GROUP_ACCOUNTS + "/{clientId:client_id}"
 
 
 async def service_account_service(
-    request: Request, session: Annotated[AsyncSession, Depends(request_session)]
+    request: Request, session: Annotated[AsyncSession, Depends(request_session)], events: Recorder
 ) -> ServiceAccountService:
     state = app_state(request)
-    orgs = OrgService(OrgRepository(session), state.clock)
-    projects = ProjectService(ProjectRepository(session), orgs, state.clock)
-    return ServiceAccountService(ServiceAccountRepository(session), orgs, projects, state.clock, state.keys)
+    orgs = OrgService(OrgRepository(session), state.clock, events)
+    projects = ProjectService(ProjectRepository(session), orgs, state.clock, events)
+    return ServiceAccountService(ServiceAccountRepository(session), orgs, projects, state.clock, state.keys, events)
 
 
 Accounts = Annotated[ServiceAccountService, Depends(service_account_service)]

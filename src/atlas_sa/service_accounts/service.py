@@ -14,6 +14,10 @@ Every write to an existing account first locks the account's row (``SELECT … F
 write transactions are serialised already), so writes to one account run one after another: an update racing a
 delete then finds the account gone (404) instead of updating nothing, and per-account limits are counted safely.
 Creates lock the organization's row instead, for the per-organization limit. No request locks both kinds.
+
+Every change is recorded as an event in the same unit of work (:mod:`atlas_sa.events.recording`): one per kind of
+change actually made (a PATCH that changes roles and name records two; one that changes nothing, none).
+Operations on the project path record the project's id with their events.
 """
 
 from __future__ import annotations
@@ -33,9 +37,11 @@ from atlas_sa.errors import (
     MissingAttribute,
     ResourceNotFound,
 )
+from atlas_sa.events.catalogue import EventType
+from atlas_sa.events.recording import EventRecorder
 from atlas_sa.identity.principal import Principal
 from atlas_sa.identity.roles import Requirement, authorize, authorize_account_change
-from atlas_sa.kit.clock import Clock
+from atlas_sa.kit.clock import Clock, isoformat
 from atlas_sa.kit.ids import is_client_id, is_object_id, new_client_id, new_object_id
 from atlas_sa.kit.pagination import PageRequest
 from atlas_sa.models import Organization, Project, ProjectAssignment, ServiceAccount, ServiceAccountSecret
@@ -118,12 +124,14 @@ class ServiceAccountService:
         projects: ProjectService,
         clock: Clock,
         hasher: SecretHasher,
+        events: EventRecorder,
     ) -> None:
         self.accounts = accounts
         self.orgs = orgs
         self.projects = projects
         self.clock = clock
         self.hasher = hasher
+        self.events = events
 
     # --- scopes, shared with the access-list feature -----------------------------------------------------------
 
@@ -273,6 +281,51 @@ class ServiceAccountService:
             raise InvalidAttribute("roles", fields=[FieldViolation("roles", "must hold at least one role")])
         return _unique(roles)
 
+    # --- events: one per change made, none for what was left as it was ----------------------------------------
+
+    async def _record(
+        self, event_type: EventType, account: ServiceAccount, group_id: str | None = None, **details: object
+    ) -> None:
+        await self.events.record(
+            event_type, org_id=account.org_id, group_id=group_id, target={"clientId": account.client_id, **details}
+        )
+
+    async def _record_update(
+        self,
+        account: ServiceAccount,
+        details_before: tuple[str, str],
+        roles_before: list[str],
+        roles_after: list[str],
+        group_id: str | None = None,
+    ) -> None:
+        if roles_after != roles_before:
+            await self._record(
+                EventType.SERVICE_ACCOUNT_ROLES_CHANGED,
+                account,
+                group_id,
+                roles=roles_after,
+                previousRoles=roles_before,
+            )
+        if (account.name, account.description) != details_before:
+            await self._record(
+                EventType.SERVICE_ACCOUNT_DETAILS_CHANGED,
+                account,
+                group_id,
+                serviceAccountName=account.name,
+                serviceAccountDescription=account.description,
+            )
+
+    async def _record_secret_added(
+        self, account: ServiceAccount, issued: IssuedSecret, group_id: str | None = None
+    ) -> None:
+        await self._record(
+            EventType.SERVICE_ACCOUNT_SECRET_ADDED,
+            account,
+            group_id,
+            secretId=issued.secret.id,
+            expiresAt=isoformat(issued.secret.expires_at),
+        )
+
     # --- organization operations -------------------------------------------------------------------------------
 
     async def list_for_org(
@@ -289,6 +342,9 @@ class ServiceAccountService:
         organization's row lock so that concurrent creates cannot overshoot."""
         org = await self.org_scope(caller, org_id, Requirement.ORG_OWNER, for_update=True)
         account, issued = await self._create_account(org, request, _unique(request.roles))
+        await self._record(
+            EventType.SERVICE_ACCOUNT_CREATED, account, serviceAccountName=account.name, roles=list(account.org_roles)
+        )
         return AccountView(account, list(account.org_roles), [issued.secret] if issued else [], issued)
 
     async def create_first(self, org: Organization, request: NewAccount) -> AccountView:
@@ -297,6 +353,9 @@ class ServiceAccountService:
         is the only authority this needs; the organization's rules for a new account apply as they do to
         createOrgServiceAccount. Roles are kept sorted, as those two have always answered them."""
         account, issued = await self._create_account(org, request, sorted(set(request.roles)))
+        await self._record(
+            EventType.SERVICE_ACCOUNT_CREATED, account, serviceAccountName=account.name, roles=list(account.org_roles)
+        )
         return AccountView(account, list(account.org_roles), [issued.secret] if issued else [], issued)
 
     async def get_for_org(self, caller: Principal, org_id: str, client_id: str) -> AccountView:
@@ -311,10 +370,12 @@ class ServiceAccountService:
         """updateOrgServiceAccount (Organization Owner): absent fields unchanged; ``roles`` replaces the set."""
         org = await self.org_scope(caller, org_id, Requirement.ORG_OWNER)
         account = await self.account_in_org(org.id, client_id, for_update=True)
+        details_before, roles_before = (account.name, account.description), list(account.org_roles)
         if changes.roles is not None:
             account.org_roles = self._replacement_roles(changes.roles)
         self._apply(account, changes)
         await self.accounts.flush()
+        await self._record_update(account, details_before, roles_before, list(account.org_roles))
         return await self._view(account, list(account.org_roles))
 
     async def delete_for_org(self, caller: Principal, org_id: str, client_id: str) -> None:
@@ -322,6 +383,7 @@ class ServiceAccountService:
         list go, and so do the access tokens it holds (revoked at once)."""
         org = await self.org_scope(caller, org_id, Requirement.ORG_OWNER)
         account = await self.account_in_org(org.id, client_id, for_update=True)
+        await self._record(EventType.SERVICE_ACCOUNT_DELETED, account, serviceAccountName=account.name)
         await self.accounts.delete(account)
 
     async def project_assignments(
@@ -336,13 +398,16 @@ class ServiceAccountService:
         """createOrgSecret (Organization Owner): at most 2 secrets; the others then expire within 7 days."""
         org = await self.org_scope(caller, org_id, Requirement.ORG_OWNER)
         account = await self.account_in_org(org.id, client_id, for_update=True)
-        return await self._create_secret(org, account, hours)
+        issued = await self._create_secret(org, account, hours)
+        await self._record_secret_added(account, issued)
+        return issued
 
     async def delete_secret_for_org(self, caller: Principal, org_id: str, client_id: str, secret_id: str) -> None:
         """deleteOrgSecret (Organization Owner); tokens minted with the secret are revoked with it."""
         org = await self.org_scope(caller, org_id, Requirement.ORG_OWNER)
         account = await self.account_in_org(org.id, client_id, for_update=True)
         await self._delete_secret(account, secret_id)
+        await self._record(EventType.SERVICE_ACCOUNT_SECRET_DELETED, account, secretId=secret_id)
 
     # --- project operations ------------------------------------------------------------------------------------
 
@@ -369,6 +434,9 @@ class ServiceAccountService:
                 service_account_id=account.id, project_id=project.id, roles=roles, created_at=self.clock.now()
             )
         )
+        await self._record(
+            EventType.SERVICE_ACCOUNT_CREATED, account, project.id, serviceAccountName=account.name, roles=roles
+        )
         return AccountView(account, roles, [issued.secret] if issued else [], issued)
 
     async def get_for_project(self, caller: Principal, group_id: str, client_id: str) -> AccountView:
@@ -388,18 +456,21 @@ class ServiceAccountService:
             account, assignment = await self.account_to_change(caller, project, client_id)
         else:
             account, assignment = await self.account_in_project(project, client_id, for_update=True)
+        details_before, roles_before = (account.name, account.description), list(assignment.roles)
         if changes.roles is not None:
             assignment.roles = self._replacement_roles(changes.roles)
         self._apply(account, changes)
         await self.accounts.flush()
+        await self._record_update(account, details_before, roles_before, list(assignment.roles), project.id)
         return await self._view(account, list(assignment.roles))
 
     async def delete_for_project(self, caller: Principal, group_id: str, client_id: str) -> None:
         """deleteGroupServiceAccount (Project Owner): removes the account from this project only; it stays in the
         organization and its credentials stay valid."""
         project = await self.project_scope(caller, group_id, Requirement.PROJECT_OWNER)
-        _account, assignment = await self.account_in_project(project, client_id, for_update=True)
+        account, assignment = await self.account_in_project(project, client_id, for_update=True)
         await self.accounts.delete_assignment(assignment)
+        await self._record(EventType.SERVICE_ACCOUNT_REMOVED_FROM_GROUP, account, project.id)
 
     async def invite(self, caller: Principal, group_id: str, client_id: str, roles: Sequence[str]) -> AccountView:
         """inviteGroupServiceAccount (Organization Owner): assigns an account of the project's organization to the
@@ -415,9 +486,12 @@ class ServiceAccountService:
                     service_account_id=account.id, project_id=project.id, roles=new_roles, created_at=self.clock.now()
                 )
             )
+            await self._record(EventType.SERVICE_ACCOUNT_ADDED_TO_GROUP, account, project.id, roles=new_roles)
         else:
+            roles_before = list(assignment.roles)
             assignment.roles = new_roles
             await self.accounts.flush()
+            await self._record_update(account, (account.name, account.description), roles_before, new_roles, project.id)
         return await self._view(account, new_roles)
 
     async def _assign(self, assignment: ProjectAssignment) -> None:
@@ -434,10 +508,13 @@ class ServiceAccountService:
         project = await self.project_scope(caller, group_id, Requirement.PROJECT_OWNER)
         account, _assignment = await self.account_to_change(caller, project, client_id)
         org = await self.orgs.require(project.org_id)
-        return await self._create_secret(org, account, hours)
+        issued = await self._create_secret(org, account, hours)
+        await self._record_secret_added(account, issued, project.id)
+        return issued
 
     async def delete_secret_for_project(self, caller: Principal, group_id: str, client_id: str, secret_id: str) -> None:
         """deleteGroupSecret (Project Owner; :meth:`account_to_change`)."""
         project = await self.project_scope(caller, group_id, Requirement.PROJECT_OWNER)
         account, _assignment = await self.account_to_change(caller, project, client_id)
         await self._delete_secret(account, secret_id)
+        await self._record(EventType.SERVICE_ACCOUNT_SECRET_DELETED, account, project.id, secretId=secret_id)

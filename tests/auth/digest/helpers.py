@@ -9,6 +9,7 @@ import secrets
 from dataclasses import dataclass
 
 from atlas_sa.api_keys.service import create_api_key
+from atlas_sa.events.recording import CLI, EventRecorder
 from atlas_sa.kit.clock import Clock
 from atlas_sa.kit.crypto import ServerKeys
 from atlas_sa.kit.db import Database
@@ -93,4 +94,4 @@ async def seed_api_key(
     db: Database, keys: ServerKeys, clock: Clock, org_id: str, roles: tuple[str, ...] = ("ORG_OWNER",)
 ) -> tuple[str, str]:
     async with db.unit_of_work() as session:
-        return await create_api_key(session, keys, clock, org_id, roles, "test key")
+        return await create_api_key(session, keys, clock, org_id, roles, "test key", EventRecorder(session, clock, CLI))
