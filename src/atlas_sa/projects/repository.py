@@ -28,8 +28,10 @@ class ProjectRepository:
         except IntegrityError as exc:
             raise DuplicateProjectName(project.name) from exc
 
-    async def get(self, project_id: str) -> Project | None:
-        return await self.session.get(Project, project_id)
+    async def get(self, project_id: str, *, for_update: bool = False) -> Project | None:
+        # FOR UPDATE serialises a delete with others of the same project (PostgreSQL; SQLite's write lock already
+        # does): the later one then finds it gone instead of deleting nothing and recording a second event.
+        return await self.session.get(Project, project_id, with_for_update=for_update or None)
 
     async def by_name(self, name: str, org_ids: Collection[str] | None) -> Project | None:
         statement = select(Project).where(Project.name == name)

@@ -31,9 +31,9 @@ class ProjectService:
         self.clock = clock
         self.events = events
 
-    async def require(self, group_id: str) -> Project:
+    async def require(self, group_id: str, *, for_update: bool = False) -> Project:
         """The project, or 404 (``INVALID_GROUP_ID`` when malformed, ``GROUP_NOT_FOUND`` when unknown)."""
-        project = await self.projects.get(check_group_id(group_id))
+        project = await self.projects.get(check_group_id(group_id), for_update=for_update)
         if project is None:
             raise GroupNotFound(group_id)
         return project
@@ -80,8 +80,9 @@ class ProjectService:
         return await self.projects.page(page, org_id=org.id, only_ids=visible_project_ids(caller), name=name)
 
     async def delete(self, caller: Principal, group_id: str) -> None:
-        """deleteProject (Project Owner). Service accounts assigned to it lose that assignment only."""
-        project = await self.require(group_id)
+        """deleteProject (Project Owner). Service accounts assigned to it lose that assignment only. Locked, so
+        that of concurrent deletes one deletes (and records) and the others find the project gone."""
+        project = await self.require(group_id, for_update=True)
         authorize(caller, Requirement.PROJECT_OWNER, project.org_id, project.id)
         await self.events.record(
             EventType.GROUP_DELETED, org_id=project.org_id, group_id=project.id, target={"gn": project.name}
