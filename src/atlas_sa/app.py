@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
 from datetime import timedelta
 
 from fastapi import FastAPI
@@ -19,6 +20,7 @@ from atlas_sa.auth.cache import auth_caches
 from atlas_sa.auth.dependencies import RequestAuthenticator
 from atlas_sa.auth.fastpath import token_route
 from atlas_sa.events import endpoints as events
+from atlas_sa.events.expiry import start_event_watch
 from atlas_sa.identity.caller import Authenticator
 from atlas_sa.kit.bodies import BodyLimitMiddleware
 from atlas_sa.kit.clock import Clock, SystemClock
@@ -89,9 +91,14 @@ def create_app(
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         await state.bus.start()
+        watch = start_event_watch(state)
         try:
             yield
         finally:
+            if watch is not None:
+                watch.cancel()
+                with suppress(asyncio.CancelledError):
+                    await watch
             await state.bus.stop()
             if database is None:
                 await db.dispose()

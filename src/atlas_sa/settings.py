@@ -90,6 +90,10 @@ class Settings(BaseSettings):
     tls_cert: FilePath | None = None
     tls_key: FilePath | None = None
     tls_dev: bool = False
+    # The events' background watch (atlas_sa.events.expiry): how often it runs (0: never, in this process) and how
+    # long events are kept before it purges them. It reports secrets entering ``secret_expiry_warning_days``.
+    event_watch_interval_seconds: float = Field(default=60.0, ge=0)
+    event_retention_days: int = Field(default=730, ge=1, le=36500)
 
     @classmethod
     def settings_customise_sources(
