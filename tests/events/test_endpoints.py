@@ -154,7 +154,8 @@ async def test_newest_first_and_paging_edges(client: AtlasClient, clock: FrozenC
     far = await get(client, f"/orgs/{org_id}/events", pageNum=10**12)
     assert far["results"] == []
     assert far["totalCount"] == 7
-    for params in ({"itemsPerPage": 501}, {"itemsPerPage": 0}, {"pageNum": 0}, {"pageNum": "x"}):
+    assert (await get(client, f"/orgs/{org_id}/events", pageNum=0))["results"] == everything["results"]
+    for params in ({"itemsPerPage": 501}, {"itemsPerPage": 0}, {"pageNum": -1}, {"pageNum": "x"}):
         body = await error(client, f"/orgs/{org_id}/events", **params)
         assert body["errorCode"] == "INVALID_QUERY_PARAMETER", params
         assert body["parameters"] == list(params), params

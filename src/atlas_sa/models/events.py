@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, Index, String
+from sqlalchemy import JSON, Index, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from atlas_sa.models.base import Base, UTCDateTime
@@ -15,9 +15,10 @@ from atlas_sa.models.base import Base, UTCDateTime
 class Event(Base):
     """A change, written in the transaction that made it (:mod:`atlas_sa.events.recording`).
 
-    ``group_id`` and the target live in plain columns and ``details``, with no foreign key: the event of a deleted
-    project or account outlives it. The organization is a foreign key: organizations are never deleted, and if one
-    were, its trail would be served nowhere."""
+    No foreign keys. The event of a deleted project or account outlives it. And the organization is a plain column:
+    on PostgreSQL a foreign key makes every insert take a share lock on the organization's row, which writers that
+    count per organization hold for update. A project delete (the project locked, recording its event) then
+    deadlocked with a create in that project (the organization locked, waiting for the project)."""
 
     __tablename__ = "events"
     __table_args__ = (
@@ -30,7 +31,7 @@ class Event(Base):
     # Indexed alone for the retention purge, which crosses organizations.
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
     event_type: Mapped[str] = mapped_column(String(64))
-    org_id: Mapped[str] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"))
+    org_id: Mapped[str] = mapped_column(String(24))
     group_id: Mapped[str | None] = mapped_column(String(24), nullable=True)
     # Who acted: "service_account", "api_key", "cli" or "system" (the server's own background work).
     actor_kind: Mapped[str] = mapped_column(String(16))
@@ -51,7 +52,8 @@ class SecretExpiryNotice(Base):
     __tablename__ = "secret_expiry_notices"
 
     secret_id: Mapped[str] = mapped_column(String(24), primary_key=True)
-    org_id: Mapped[str] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"), index=True)
+    # No foreign key, as for events: the watch's inserts take no lock on the organization's row.
+    org_id: Mapped[str] = mapped_column(String(24), index=True)
     client_id: Mapped[str] = mapped_column(String(34))
     state: Mapped[str] = mapped_column(String(16))
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime())

@@ -37,9 +37,6 @@ def upgrade() -> None:
         sa.Column("remote_address", sa.String(length=45), nullable=True),
         sa.Column("request_id", sa.String(length=128), nullable=True),
         sa.Column("details", sa.JSON(), nullable=False),
-        sa.ForeignKeyConstraint(
-            ["org_id"], ["organizations.id"], name=op.f("fk_events_org_id_organizations"), ondelete="CASCADE"
-        ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_events")),
     )
     with op.batch_alter_table("events", schema=None) as batch_op:
@@ -54,12 +51,6 @@ def upgrade() -> None:
         sa.Column("client_id", sa.String(length=34), nullable=False),
         sa.Column("state", sa.String(length=16), nullable=False),
         sa.Column("expires_at", atlas_sa.models.base.UTCDateTime(timezone=True), nullable=False),
-        sa.ForeignKeyConstraint(
-            ["org_id"],
-            ["organizations.id"],
-            name=op.f("fk_secret_expiry_notices_org_id_organizations"),
-            ondelete="CASCADE",
-        ),
         sa.PrimaryKeyConstraint("secret_id", name=op.f("pk_secret_expiry_notices")),
     )
     with op.batch_alter_table("secret_expiry_notices", schema=None) as batch_op:
