@@ -20,6 +20,7 @@ from sqlalchemy import Engine, event
 
 from atlas_sa.api_keys.service import create_api_key
 from atlas_sa.auth.cache import auth_caches
+from atlas_sa.events.recording import CLI, EventRecorder
 from atlas_sa.kit.crypto import ServerKeys
 from atlas_sa.kit.state import AppState
 from tests.auth.digest.helpers import DigestFields, parse_challenge
@@ -138,7 +139,8 @@ async def test_a_wrong_api_key_costs_the_same_for_every_public_key(
     org_id = await client.create_org()
     state: AppState = app.state.atlas
     async with state.db.unit_of_work() as session:
-        public, private = await create_api_key(session, state.keys, state.clock, org_id, ["ORG_OWNER"], "key")
+        recorder = EventRecorder(session, state.clock, CLI)
+        public, private = await create_api_key(session, state.keys, state.clock, org_id, ["ORG_OWNER"], "key", recorder)
     keys = instrument(app)
     usernames = {"known": public, "unknown": "zzzzzzzz", "malformed": "x" * 40, "empty": ""}
     works: dict[str, Work] = {}
