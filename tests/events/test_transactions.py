@@ -1,5 +1,6 @@
 """An event lives and dies with its request's unit of work: a request that records an event and then fails leaves
-no event behind, on both databases, through the real route wrapper."""
+no event behind (nor a count in ``atlas_sa_events_written``), on both databases, through the real route wrapper; and
+each event records its request's id."""
 
 from __future__ import annotations
 
@@ -9,9 +10,10 @@ from starlette.responses import Response
 from atlas_sa.errors import InvalidAttribute
 from atlas_sa.events.catalogue import EventType
 from atlas_sa.events.dependencies import Recorder
+from atlas_sa.kit.metrics import REGISTRY
 from atlas_sa.kit.rendering import no_content
 from atlas_sa.kit.routing import atlas_router
-from tests.events.support import Marker, reader_of
+from tests.events.support import V2, Marker, reader_of
 from tests.support.client import AtlasClient
 
 
@@ -44,3 +46,29 @@ async def test_a_failed_request_leaves_no_event(app: FastAPI, client: AtlasClien
     kept = await client.post(f"/probe/orgs/{org_id}/record")
     assert kept.status_code == 204, kept.text
     assert [e["raw"]["probe"] for e in await marker.since()] == ["kept"]
+
+
+def written(event_type: str) -> float:
+    return REGISTRY.get_sample_value("atlas_sa_events_written_total", {"type": event_type}) or 0.0
+
+
+async def test_the_events_metric_counts_committed_events_only(app: FastAPI, client: AtlasClient) -> None:
+    add_probe_routes(app)
+    org_id = await client.create_org()
+    before = written("ORG_CREATED")
+    assert (await client.post(f"/probe/orgs/{org_id}/record-then-fail")).status_code == 400
+    assert written("ORG_CREATED") == before
+    assert (await client.post(f"/probe/orgs/{org_id}/record")).status_code == 204
+    assert written("ORG_CREATED") == before + 1
+
+
+async def test_events_record_the_request_id(client: AtlasClient) -> None:
+    org_id = await client.create_org()
+    marker = await Marker.now(reader_of(client), org_id)
+    sent = await client.post(f"{V2}/groups", json={"name": "p1", "orgId": org_id}, headers={"X-Request-Id": "req-42"})
+    assert sent.status_code == 200, sent.text
+    assigned = await client.post(f"{V2}/groups", json={"name": "p2", "orgId": org_id})
+    assert assigned.status_code == 200, assigned.text
+    recorded = await marker.since()
+    # The client's id when it sent one, else the one the server assigned and answered with.
+    assert [e["raw"]["requestId"] for e in recorded] == ["req-42", assigned.headers["x-request-id"]]

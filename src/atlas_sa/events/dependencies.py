@@ -10,19 +10,17 @@ from starlette.requests import Request
 
 from atlas_sa.events.recording import Actor, EventRecorder
 from atlas_sa.identity.caller import Caller
+from atlas_sa.kit.observe import REQUEST_ID
 from atlas_sa.kit.routing import request_session
 from atlas_sa.kit.state import app_state
-
-# Where the request's id (``X-Request-Id``) is kept in the ASGI scope by whatever assigns it; every event of the
-# request records it.
-REQUEST_ID_SCOPE_KEY = "atlas_sa.request_id"
 
 
 async def request_recorder(
     request: Request, caller: Caller, session: Annotated[AsyncSession, Depends(request_session)]
 ) -> EventRecorder:
-    """Events of this request: its unit of work, its caller as the actor."""
-    request_id = request.scope.get(REQUEST_ID_SCOPE_KEY)
+    """Events of this request: its unit of work, its caller as the actor, its ``X-Request-Id`` (assigned by
+    :mod:`atlas_sa.kit.observe`), which each event records."""
+    request_id = request.scope.get(REQUEST_ID)
     actor = Actor.of(caller, request_id=request_id if isinstance(request_id, str) else None)
     return EventRecorder(session, app_state(request).clock, actor)
 

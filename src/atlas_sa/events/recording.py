@@ -23,16 +23,22 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from sqlalchemy import event as orm_event
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session, SessionTransaction
 
 from atlas_sa.events.catalogue import EventType
 from atlas_sa.identity.principal import Principal
 from atlas_sa.kit.clock import Clock
 from atlas_sa.kit.ids import new_object_id
+from atlas_sa.kit.metrics import EVENTS_WRITTEN
 from atlas_sa.models import Event
 
 ActorKind = Literal["service_account", "api_key", "cli", "system"]
 CLI_USERNAME = "atlas-sa-cli"
+# The types of the events a session has recorded and not yet committed: counted (``atlas_sa_events_written``) when
+# the transaction commits, forgotten when it rolls back, so the metric counts only events that exist.
+_UNCOMMITTED = "atlas_sa.events_uncommitted"
 
 
 def _address(text: str | None) -> str | None:
@@ -122,4 +128,18 @@ class EventRecorder:
         self.session.add(event)
         # Flushed now, not at commit: a failure to write the event fails the request at the change that caused it.
         await self.session.flush()
+        self.session.sync_session.info.setdefault(_UNCOMMITTED, []).append(event.event_type)
         return event
+
+
+@orm_event.listens_for(Session, "after_commit")
+def _count_committed(session: Session) -> None:
+    for event_type in session.info.pop(_UNCOMMITTED, ()):
+        EVENTS_WRITTEN.labels(type=event_type).inc()
+
+
+@orm_event.listens_for(Session, "after_transaction_end")
+def _forget_rolled_back(session: Session, transaction: SessionTransaction) -> None:
+    # After a commit the list is already gone; after the outermost transaction rolls back, its events are too.
+    if transaction.parent is None:
+        session.info.pop(_UNCOMMITTED, None)
