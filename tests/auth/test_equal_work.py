@@ -19,8 +19,8 @@ from fastapi import FastAPI
 from sqlalchemy import Engine, event
 
 from atlas_sa.api_keys.service import create_api_key
+from atlas_sa.audit.recording import CLI, EventRecorder
 from atlas_sa.auth.cache import auth_caches
-from atlas_sa.events.recording import CLI, EventRecorder
 from atlas_sa.kit.crypto import ServerKeys
 from atlas_sa.kit.state import AppState
 from tests.auth.digest.helpers import DigestFields, parse_challenge

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from jsonschema import Draft202012Validator
 
-from atlas_sa.events.catalogue import CATALOGUE
+from atlas_sa.audit.catalogue import CATALOGUE
 from atlas_sa.kit.clock import FrozenClock
 from tests.events.support import V2, org_events, reader_of
 from tests.support.client import AtlasClient

@@ -7,9 +7,9 @@ from __future__ import annotations
 from fastapi import FastAPI
 from starlette.responses import Response
 
+from atlas_sa.audit.catalogue import EventType
+from atlas_sa.audit.dependencies import Recorder
 from atlas_sa.errors import InvalidAttribute
-from atlas_sa.events.catalogue import EventType
-from atlas_sa.events.dependencies import Recorder
 from atlas_sa.kit.metrics import REGISTRY
 from atlas_sa.kit.rendering import no_content
 from atlas_sa.kit.routing import atlas_router

@@ -18,7 +18,7 @@ from urllib.parse import quote_plus
 
 import httpx
 
-from atlas_sa.events.recording import CLI, EventRecorder
+from atlas_sa.audit.recording import CLI, EventRecorder
 from atlas_sa.kit.state import AppState
 from atlas_sa.models import ProjectAssignment
 from atlas_sa.onboarding.bootstrap import BootstrapCredentials, bootstrap

@@ -22,7 +22,7 @@ from atlas_sa.access_lists.schemas import (
     ServiceAccountIPAccessListEntryRequest,
 )
 from atlas_sa.access_lists.service import AccessListService, EntryInput
-from atlas_sa.events.dependencies import Recorder
+from atlas_sa.audit.dependencies import Recorder
 from atlas_sa.identity.caller import Caller
 from atlas_sa.kit.pagination import PageRequest, paginated, paging_with_count
 from atlas_sa.kit.rendering import no_content, ok

@@ -16,6 +16,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from atlas_sa.access_lists.repository import AccessListRepository
+from atlas_sa.audit.catalogue import EventType
+from atlas_sa.audit.recording import EventRecorder
 from atlas_sa.errors import (
     AddressAlreadyInAccessList,
     CannotRemoveCallerFromAccessList,
@@ -27,8 +29,6 @@ from atlas_sa.errors import (
     MissingAttribute,
     ResourceNotFound,
 )
-from atlas_sa.events.catalogue import EventType
-from atlas_sa.events.recording import EventRecorder
 from atlas_sa.identity.principal import Principal
 from atlas_sa.identity.roles import Requirement
 from atlas_sa.kit.addresses import address_text

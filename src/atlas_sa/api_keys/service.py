@@ -15,9 +15,9 @@ from collections.abc import Iterable
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from atlas_sa.api_keys.repository import ApiKeyRepository
+from atlas_sa.audit.catalogue import EventType
+from atlas_sa.audit.recording import EventRecorder
 from atlas_sa.errors import InvalidAttribute, InvalidEnumValue, MissingAttribute, OrgNotFound
-from atlas_sa.events.catalogue import EventType
-from atlas_sa.events.recording import EventRecorder
 from atlas_sa.identity.roles import ORG_ROLES
 from atlas_sa.kit.clock import Clock
 from atlas_sa.kit.crypto import ServerKeys

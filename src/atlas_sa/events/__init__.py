@@ -1,7 +1,2 @@
-"""Atlas's Events: the audit trail of every change.
-
-Two layers live here. ``recording``, ``catalogue`` and ``dependencies`` sit below the features (they import only
-``identity``, ``kit`` and ``models``): every feature records its changes through them, as it takes its caller from
-``identity``. ``endpoints``, ``service``, ``repository``, ``schemas`` and ``expiry`` are a feature like the others,
-which reads the trail back and watches secret expiry.
-"""
+"""Atlas's Events API: the audit trail read back (``endpoints``, ``service``, ``repository``, ``schemas``), and the
+watch that reports secret expiry and purges old events (``expiry``). Events are written by :mod:`atlas_sa.audit`."""

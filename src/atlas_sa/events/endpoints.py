@@ -12,9 +12,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import Request
 from starlette.responses import Response
 
+from atlas_sa.audit.catalogue import CATALOGUE, EventType
+from atlas_sa.audit.dependencies import Recorder
 from atlas_sa.errors import FieldViolation, InvalidQueryParameter
-from atlas_sa.events.catalogue import CATALOGUE, EventType
-from atlas_sa.events.dependencies import Recorder
 from atlas_sa.events.repository import EventRepository
 from atlas_sa.events.schemas import (
     EventViewForNdsGroup,

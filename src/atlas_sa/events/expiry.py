@@ -30,8 +30,8 @@ from datetime import timedelta
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from atlas_sa.events.catalogue import EventType
-from atlas_sa.events.recording import SYSTEM, EventRecorder
+from atlas_sa.audit.catalogue import EventType
+from atlas_sa.audit.recording import SYSTEM, EventRecorder
 from atlas_sa.events.repository import EventRepository, SecretState
 from atlas_sa.kit.clock import Clock, isoformat
 from atlas_sa.kit.db import Database

@@ -1,5 +1,5 @@
 """Reading events: listOrgEvents, getOrgEvent (Organization Member), listGroupEvents, getGroupEvent (Project Read
-Only), listEventTypes (any credential). Writing them is :mod:`atlas_sa.events.recording`'s.
+Only), listEventTypes (any credential). Writing them is :mod:`atlas_sa.audit.recording`'s.
 
 An organization's list holds every event of the organization, project events included (with their ``groupId``); a
 project's list holds the events of operations on that project. An event outside the path's organization or project,
@@ -12,8 +12,8 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
+from atlas_sa.audit.catalogue import CATALOGUE, PROJECT_TYPES, EventType, EventTypeInfo
 from atlas_sa.errors import FieldViolation, InvalidEnumValue, ResourceNotFound
-from atlas_sa.events.catalogue import CATALOGUE, PROJECT_TYPES, EventType, EventTypeInfo
 from atlas_sa.events.repository import EventFilter, EventRepository
 from atlas_sa.identity.principal import Principal
 from atlas_sa.identity.roles import Requirement, authorize

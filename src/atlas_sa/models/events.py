@@ -13,7 +13,7 @@ from atlas_sa.models.base import Base, UTCDateTime
 
 
 class Event(Base):
-    """A change, written in the transaction that made it (:mod:`atlas_sa.events.recording`).
+    """A change, written in the transaction that made it (:mod:`atlas_sa.audit.recording`).
 
     No foreign keys. The event of a deleted project or account outlives it. And the organization is a plain column:
     on PostgreSQL a foreign key makes every insert take a share lock on the organization's row, which writers that

@@ -13,7 +13,7 @@ from datetime import datetime
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from atlas_sa.api_keys.service import create_api_key
-from atlas_sa.events.recording import CLI, Actor, EventRecorder
+from atlas_sa.audit.recording import CLI, Actor, EventRecorder
 from atlas_sa.identity.principal import SYSTEM
 from atlas_sa.kit.clock import Clock
 from atlas_sa.kit.crypto import ServerKeys

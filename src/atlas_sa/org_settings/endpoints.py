@@ -9,7 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import Request
 from starlette.responses import Response
 
-from atlas_sa.events.dependencies import Recorder
+from atlas_sa.audit.dependencies import Recorder
 from atlas_sa.identity.caller import Caller
 from atlas_sa.kit.rendering import ok
 from atlas_sa.kit.routing import atlas_router, request_session

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from atlas_sa.audit.catalogue import EventType
+from atlas_sa.audit.recording import EventRecorder
 from atlas_sa.errors import InvalidAttribute
-from atlas_sa.events.catalogue import EventType
-from atlas_sa.events.recording import EventRecorder
 from atlas_sa.identity.principal import Principal
 from atlas_sa.identity.roles import Requirement, authorize
 from atlas_sa.models import Organization

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from atlas_sa.audit.catalogue import EventType
+from atlas_sa.audit.recording import EventRecorder
 from atlas_sa.errors import InvalidOrgId, OrgNotFound, UserUnauthorized
-from atlas_sa.events.catalogue import EventType
-from atlas_sa.events.recording import EventRecorder
 from atlas_sa.identity.principal import Principal
 from atlas_sa.identity.roles import Requirement, authorize
 from atlas_sa.kit.clock import Clock

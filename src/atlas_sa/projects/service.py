@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from atlas_sa.audit.catalogue import EventType
+from atlas_sa.audit.recording import EventRecorder
 from atlas_sa.errors import GroupAlreadyExists, GroupNotFound, InvalidGroupId, NotInGroup
-from atlas_sa.events.catalogue import EventType
-from atlas_sa.events.recording import EventRecorder
 from atlas_sa.identity.principal import Principal
 from atlas_sa.identity.roles import Requirement, authorize, satisfies, visible_project_ids
 from atlas_sa.kit.clock import Clock

@@ -16,7 +16,7 @@ from starlette.convertors import Convertor, register_url_convertor
 from starlette.requests import Request
 from starlette.responses import Response
 
-from atlas_sa.events.dependencies import Recorder
+from atlas_sa.audit.dependencies import Recorder
 from atlas_sa.identity.caller import Caller
 from atlas_sa.kit.pagination import PageRequest, paginated, paging
 from atlas_sa.kit.rendering import created, no_content, ok, to_jsonable

@@ -15,7 +15,7 @@ write transactions are serialised already), so writes to one account run one aft
 delete then finds the account gone (404) instead of updating nothing, and per-account limits are counted safely.
 Creates lock the organization's row instead, for the per-organization limit. No request locks both kinds.
 
-Every change is recorded as an event in the same unit of work (:mod:`atlas_sa.events.recording`): one per kind of
+Every change is recorded as an event in the same unit of work (:mod:`atlas_sa.audit.recording`): one per kind of
 change actually made (a PATCH that changes roles and name records two; one that changes nothing, none).
 Operations on the project path record the project's id with their events.
 """
@@ -28,6 +28,8 @@ from datetime import datetime, timedelta
 from secrets import token_urlsafe
 from typing import Protocol
 
+from atlas_sa.audit.catalogue import EventType
+from atlas_sa.audit.recording import EventRecorder
 from atlas_sa.errors import (
     FieldViolation,
     GroupNotFound,
@@ -37,8 +39,6 @@ from atlas_sa.errors import (
     MissingAttribute,
     ResourceNotFound,
 )
-from atlas_sa.events.catalogue import EventType
-from atlas_sa.events.recording import EventRecorder
 from atlas_sa.identity.principal import Principal
 from atlas_sa.identity.roles import Requirement, authorize, authorize_account_change
 from atlas_sa.kit.clock import Clock, isoformat

@@ -9,7 +9,7 @@ import secrets
 from dataclasses import dataclass
 
 from atlas_sa.api_keys.service import create_api_key
-from atlas_sa.events.recording import CLI, EventRecorder
+from atlas_sa.audit.recording import CLI, EventRecorder
 from atlas_sa.kit.clock import Clock
 from atlas_sa.kit.crypto import ServerKeys
 from atlas_sa.kit.db import Database

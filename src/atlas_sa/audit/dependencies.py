@@ -1,4 +1,4 @@
-"""The request's :class:`~atlas_sa.events.recording.EventRecorder`, for the service factories of every feature."""
+"""The request's :class:`~atlas_sa.audit.recording.EventRecorder`, for the service factories of every feature."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from fastapi import Depends
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import Request
 
-from atlas_sa.events.recording import Actor, EventRecorder
+from atlas_sa.audit.recording import Actor, EventRecorder
 from atlas_sa.identity.caller import Caller
 from atlas_sa.kit.observe import REQUEST_ID
 from atlas_sa.kit.routing import request_session

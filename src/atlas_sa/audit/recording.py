@@ -27,7 +27,7 @@ from sqlalchemy import event as orm_event
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session, SessionTransaction
 
-from atlas_sa.events.catalogue import EventType
+from atlas_sa.audit.catalogue import EventType
 from atlas_sa.identity.principal import Principal
 from atlas_sa.kit.clock import Clock
 from atlas_sa.kit.ids import new_object_id
