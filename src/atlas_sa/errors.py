@@ -112,6 +112,14 @@ class InvalidQueryParameter(AtlasError):
     detail_template = "Invalid query parameter %s specified."
 
 
+class InvalidPathParameter(AtlasError):
+    """A path parameter that is not text (``atlas_sa.kit.text``); our choice, worded as its query counterpart."""
+
+    status = 400
+    error_code = "INVALID_PATH_PARAMETER"
+    detail_template = "Invalid path parameter %s specified."
+
+
 class MaxSecretsPerServiceAccountExceeded(AtlasError):
     status = 400
     error_code = "MAX_SECRETS_PER_SERVICE_ACCOUNT_EXCEEDED"

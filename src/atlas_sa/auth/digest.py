@@ -55,6 +55,7 @@ from atlas_sa.errors import Unauthorized
 from atlas_sa.identity.principal import Principal
 from atlas_sa.kit.addresses import client_ip
 from atlas_sa.kit.state import AppState, app_state
+from atlas_sa.kit.text import admissible
 from atlas_sa.kit.urls import local_target
 from atlas_sa.models import ApiKey
 
@@ -314,9 +315,10 @@ def replay_guard(state: AppState) -> ReplayGuard:
 
 
 async def find_api_key(session: AsyncSession, public_key: str) -> ApiKey | None:
-    # An empty or over-long username is looked up as the empty one, which no key has: the same query as any
-    # unknown key, so the answer's timing does not tell malformed usernames from unknown or known ones.
-    lookup = public_key if len(public_key) <= 32 else ""
+    # An over-long username, or one that is not admissible text (a NUL, which PostgreSQL refuses; atlas_sa.kit.text),
+    # is looked up as the empty one, which no key has: the same query as any unknown key, so the answer's timing does
+    # not tell malformed usernames from unknown or known ones, and the attempt fails, counted, as a wrong key does.
+    lookup = public_key if len(public_key) <= 32 and admissible(public_key) else ""
     return await ApiKeyRepository(session).get_by_public_key(lookup)
 
 

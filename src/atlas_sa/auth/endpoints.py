@@ -45,6 +45,7 @@ from atlas_sa.kit.metrics import TOKENS_ISSUED, TOKENS_REFUSED
 from atlas_sa.kit.observe import CALLER
 from atlas_sa.kit.rendering import dumps
 from atlas_sa.kit.state import AppState, app_state
+from atlas_sa.kit.text import admissible, bad_url_parameter
 from atlas_sa.service_accounts.repository import ServiceAccountRepository
 
 log = logging.getLogger("atlas_sa.auth")
@@ -60,6 +61,9 @@ AUTH_METHODS = ["client_secret_basic", "client_secret_post"]
 MAX_FORM_BYTES = 8192
 _MAX_FORM_FIELDS = 16
 _FORM_MEDIA_TYPE = "application/x-www-form-urlencoded"
+# Checked as credentials, not as text: one that is not admissible text matches nothing, so it fails as a wrong one
+# (``invalid_client``, counted by the brute-force guard) rather than as a malformed request.
+_CREDENTIAL_FIELDS = frozenset({"client_id", "client_secret"})
 _NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 
 
@@ -78,8 +82,12 @@ class OAuthRoute(APIRoute):
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         original = self._direct_handler() or super().get_route_handler()
+        path_regex = self.path_regex
 
         async def handler(request: Request) -> Response:
+            if bad_url_parameter(request.scope, path_regex) is not None:
+                # A URL holding what is not admissible text (atlas_sa.kit.text): malformed, RFC 6749 §5.2.
+                return error_response(InvalidRequest())
             try:
                 return with_rate_headers(request, await original(request))
             except OAuthError as error:
@@ -112,7 +120,8 @@ router = APIRouter(route_class=OAuthRoute, tags=["OAuth 2.0"])
 
 async def read_form(request: Request) -> dict[str, str]:
     """The urlencoded body as a dict; ``invalid_request`` for another media type, an oversized or undecodable
-    body, or a repeated parameter (RFC 6749 §3.2: parameters MUST NOT be included more than once)."""
+    body, a repeated parameter (RFC 6749 §3.2: parameters MUST NOT be included more than once), or a name or value
+    (credentials aside) that is not admissible text (:mod:`atlas_sa.kit.text`)."""
     media_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
     if media_type != _FORM_MEDIA_TYPE:
         raise InvalidRequest
@@ -132,7 +141,7 @@ async def read_form(request: Request) -> dict[str, str]:
         raise InvalidRequest from None
     form: dict[str, str] = {}
     for name, value in pairs:
-        if name in form:
+        if name in form or not admissible(name) or (name not in _CREDENTIAL_FIELDS and not admissible(value)):
             raise InvalidRequest
         form[name] = value
     return form

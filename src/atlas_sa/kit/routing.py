@@ -1,26 +1,29 @@
 """Routes that speak Atlas: each declares the resource versions it serves; the wrapper negotiates the version,
-checks the request media type, and runs the endpoint inside one unit of work that commits before the response
-leaves.
+admits the URL's and the body's text (:mod:`atlas_sa.kit.text`), checks the request media type, and runs the
+endpoint inside one unit of work that commits before the response leaves.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Coroutine
 from typing import Any
 
 from fastapi import APIRouter
 from fastapi.routing import APIRoute
 from sqlalchemy.ext.asyncio import AsyncSession
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 
-from atlas_sa.errors import InvalidQueryParameter
+from atlas_sa.errors import FieldViolation, InvalidAttribute, InvalidPathParameter, InvalidQueryParameter
+from atlas_sa.kit.handlers import field_path
 from atlas_sa.kit.negotiation import (
     check_request_media_type,
     current_format,
     resolve_version,
     vendor_media_type,
 )
+from atlas_sa.kit.text import RULE, bad_json_location, bad_url_parameter
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 _SESSION_KEY = "atlas_sa.session"
@@ -47,18 +50,23 @@ class AtlasRoute(APIRoute):
         original = super().get_route_handler()
         versions = self.versions
         takes_body = self.body_field is not None
+        path_regex = self.path_regex
 
         async def handler(request: Request) -> Response:
             fmt = current_format()
             if fmt.bad_parameter is not None:
                 raise InvalidQueryParameter(fmt.bad_parameter)
+            admit_url(request, path_regex)
             if versions:
                 fmt.version = resolve_version(request.headers.get("accept"), versions)
+            content_type = None
             if takes_body:
                 content_type = request.headers.get("content-type")
                 if content_type is not None or request.headers.get("content-length", "0") != "0":
                     check_request_media_type(content_type)
             try:
+                if content_type is not None:
+                    await admit_json_body(request)
                 response = await original(request)
             except BaseException as exc:
                 await _finish(request, commit=False)
@@ -69,6 +77,32 @@ class AtlasRoute(APIRoute):
             return _with_rate_headers(request, response) if RATE_LIMIT_HEADERS in request.scope else response
 
         return handler
+
+
+def admit_url(request: Request, path_regex: re.Pattern[str]) -> None:
+    """400 when a path or query parameter is not admissible text (:mod:`atlas_sa.kit.text`)."""
+    bad = bad_url_parameter(request.scope, path_regex)
+    if bad is not None:
+        where, name = bad
+        raise InvalidPathParameter(name) if where == "path" else InvalidQueryParameter(name)
+
+
+async def admit_json_body(request: Request) -> None:
+    """400 ``INVALID_ATTRIBUTE`` naming the field when a key or string of the JSON body is not admissible text.
+
+    The body is decoded here the way FastAPI decodes it, and Starlette's request keeps the result, so FastAPI's own
+    read reuses it: one decoding. A body that does not decode is left to FastAPI, which reports it."""
+    try:
+        if not await request.body():
+            return
+        document = await request.json()
+    except (ValueError, RecursionError, ClientDisconnect):
+        return
+    location = bad_json_location(document)
+    # A bare string as the whole body is the wrong type for every route: FastAPI reports that (INVALID_JSON).
+    if location:
+        name = field_path(location)
+        raise InvalidAttribute(name, fields=[FieldViolation(name, RULE)])
 
 
 async def handled_error_response(request: Request, exc: Exception) -> Response:
