@@ -27,7 +27,7 @@ from atlas_sa.kit.clock import Clock, SystemClock
 from atlas_sa.kit.crypto import ServerKeys
 from atlas_sa.kit.db import Database
 from atlas_sa.kit.fastpath import FastPathMiddleware
-from atlas_sa.kit.handlers import install_error_handlers
+from atlas_sa.kit.handlers import UnexpectedErrorMiddleware, install_error_handlers
 from atlas_sa.kit.metrics import DB_POOL_IN_USE, SECRETS_EXPIRING, on_scrape
 from atlas_sa.kit.negotiation import FormatMiddleware
 from atlas_sa.kit.observe import MetricsEndpoint, RequestObserver
@@ -134,6 +134,8 @@ def create_app(
     app.add_middleware(
         BodyLimitMiddleware, max_body_bytes=settings.max_body_bytes, body_timeout=settings.request_timeout
     )
+    # Inside the format middleware, so an unexpected error's 500 honours envelope/pretty and carries its headers.
+    app.add_middleware(UnexpectedErrorMiddleware)
     app.add_middleware(FormatMiddleware)
     for router in (
         health.router,

@@ -1,5 +1,6 @@
 """One place turns every failure into an Atlas error body: our own errors, request validation, unknown routes and
-methods, and anything unexpected (500 ``UNEXPECTED_ERROR``, never a traceback in the body).
+methods, and anything unexpected (500 ``UNEXPECTED_ERROR``, never a traceback in the body, and in the log only the
+exception's type).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from atlas_sa.errors import (
     AtlasError,
@@ -33,6 +35,7 @@ from atlas_sa.errors import (
     UnsupportedMediaType,
 )
 from atlas_sa.kit.bodies import seconds
+from atlas_sa.kit.observe import route_template
 from atlas_sa.kit.rendering import render_error
 from atlas_sa.kit.state import app_state
 
@@ -147,10 +150,43 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     return render_error(error)
 
 
+def log_unexpected(scope: Scope, exc: BaseException) -> None:
+    """One line: the method, the matched route's template and the exception's type (and, through the log
+    configuration, the request id). Never the path (client text), the exception's message or its traceback: a
+    database error's carry the statement and its parameters, which are client input and may be credentials."""
+    log.error("unexpected error on %s %s: %s", scope.get("method"), route_template(scope), type(exc).__name__)
+
+
 async def _unexpected(request: Request, exc: Exception) -> Response:
-    # Logged with the path only: a request may carry credentials, and an error message must never echo them.
-    log.error("unexpected error on %s %s: %s", request.method, request.url.path, type(exc).__name__)
+    log_unexpected(request.scope, exc)
     return render_error(UnexpectedError())
+
+
+class UnexpectedErrorMiddleware:
+    """The last stop of an exception no handler took: 500 ``UNEXPECTED_ERROR`` (when no response has started) and
+    :func:`log_unexpected`'s line. The exception goes no further. Starlette's own last stop renders the same 500 but
+    then re-raises, for the server to log, and uvicorn logs it with its traceback."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def watched_send(message: Message) -> None:
+            nonlocal started
+            started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, watched_send)
+        except Exception as exc:  # noqa: BLE001 - the point: nothing unexpected reaches the server's logger
+            log_unexpected(scope, exc)
+            if not started:
+                await render_error(UnexpectedError())(scope, receive, send)
 
 
 def install_error_handlers(app: FastAPI) -> None:

@@ -9,13 +9,17 @@ Every record written while a request runs carries that request's ``request_id``
 Nothing here filters secrets: no code logs a credential, a form, a header or an exception's message in the first
 place (``docs/security.md``); the text format only escapes control characters, so that a value a client chose
 (a path, a client id) cannot start a forged line.
+
+Of an exception logged with a record (``exc_info``, by uvicorn on a failed start-up or by any library), both formats
+write the type alone, never the traceback or the message: a database error's show the statement and its parameters,
+client input that may be a credential. Stacks (``stack_info``) are left out.
 """
 
 from __future__ import annotations
 
 import logging
 import sys
-from typing import Literal
+from typing import Any, Literal
 
 from pythonjsonlogger.orjson import OrjsonFormatter
 
@@ -38,9 +42,25 @@ class RequestIdFilter(logging.Filter):
         return True
 
 
+def exception_note(record: logging.LogRecord) -> str | None:
+    """What a record's exception is written as: its type alone."""
+    if not record.exc_info or record.exc_info[0] is None:
+        return None
+    return f"exception {record.exc_info[0].__name__} (traceback not logged)"
+
+
 class TextFormatter(logging.Formatter):
     def __init__(self) -> None:
         super().__init__("%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+    def format(self, record: logging.LogRecord) -> str:
+        # One line still: an exception as its type at the end, no traceback, no stack.
+        note = exception_note(record)
+        if note is not None or record.exc_text or record.stack_info:
+            message = record.getMessage() + (f" [{note}]" if note else "")
+            changes = {"msg": message, "args": None, "exc_info": None, "exc_text": None, "stack_info": None}
+            record = logging.makeLogRecord({**record.__dict__, **changes})
+        return super().format(record)
 
     def formatMessage(self, record: logging.LogRecord) -> str:  # noqa: N802 - logging's name
         line = super().formatMessage(record).translate(_CONTROLS)
@@ -48,8 +68,22 @@ class TextFormatter(logging.Formatter):
         return f"{line} request_id={request_id}" if request_id is not None else line
 
 
+class _TypeOnlyJsonFormatter(OrjsonFormatter):
+    """``exc_info`` holds the exception's type alone; no ``stack_info``."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        # Another handler may have cached the full traceback on the record.
+        record.exc_text = None
+        if record.stack_info:
+            record = logging.makeLogRecord({**record.__dict__, "stack_info": None})
+        return super().format(record)
+
+    def formatException(self, ei: Any) -> str:  # noqa: N802 - logging's name
+        return f"{ei[0].__name__ if ei[0] is not None else 'None'} (traceback not logged)"
+
+
 def json_formatter() -> logging.Formatter:
-    return OrjsonFormatter(
+    return _TypeOnlyJsonFormatter(
         "{levelname}{name}{message}",
         style="{",
         rename_fields={"levelname": "level", "name": "logger"},
