@@ -44,8 +44,9 @@ from tests.security.conftest import MASTER_KEY, AppFactory
 from tests.support.client import AtlasClient, ClientFactory
 from tests.support.rows import snapshot
 
-# Around every bad value, so a log line holding any part of an input is found.
-MARK = "qqz"
+# Around every bad value, so a log line holding any part of an input is found. With a "~", which nothing the server
+# makes holds (hex ids, lower-case public keys, base64url nonces and token ids).
+MARK = "Q~Z"
 # Percent-encoded, for URLs, forms and ``username*``: a NUL; a surrogate encoded as UTF-8 (not UTF-8: a codec must
 # refuse it); a byte that starts no UTF-8 sequence.
 ENCODED = {"nul": "%00", "surrogate": "%ED%A0%80", "not-utf8": "%FF"}
