@@ -56,9 +56,7 @@ def test_development_https_is_verified_and_survives_a_restart(tmp_path: Path) ->
             # Verification is on: the system's trust store alone does not know the development CA.
             httpx.get(f"{server.base_url}/healthz")
         first = fingerprint(ca), (tmp_path / "dev.db.tls" / "server.pem").read_bytes()
-        server.stop()
-        assert server.process.stderr is not None
-        said = server.process.stderr.read().decode()
+        said = server.log()
     assert (
         f"atlas-sa: HTTPS with the development CA {ca} (made CA and server certificate now; SHA-256 {first[0]})" in said
     )
@@ -70,9 +68,7 @@ def test_development_https_is_verified_and_survives_a_restart(tmp_path: Path) ->
     with live_server(url, env={"ATLAS_SA_TLS_DEV": "true"}, ca=ca) as server:
         assert (fingerprint(ca), (tmp_path / "dev.db.tls" / "server.pem").read_bytes()) == first
         check_https_flow(server.base_url, ca, made)
-        server.stop()
-        assert server.process.stderr is not None
-        assert f"{ca} (reused; SHA-256 {first[0]})" in server.process.stderr.read().decode()
+        assert f"{ca} (reused; SHA-256 {first[0]})" in server.log()
 
 
 @pytest.fixture

@@ -118,9 +118,7 @@ def test_on_a_live_servers_stderr(own_database: str) -> None:
             )
         assert response.status_code == 500
         assert response.json()["errorCode"] == "UNEXPECTED_ERROR"
-        server.stop()
-        assert server.process.stderr is not None
-        stderr = server.process.stderr.read().decode()
+        stderr = server.log()
     lines = [line for line in stderr.splitlines() if "unexpected error" in line]
     assert len(lines) == 1, stderr
     assert LINE.search(lines[0]), stderr

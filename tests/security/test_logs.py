@@ -6,10 +6,6 @@ and caller) and on the authentication failure it caused; and no credential appea
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
-import threading
 from pathlib import Path
 from typing import Any
 
@@ -17,9 +13,9 @@ import httpx
 import pytest
 
 from tests.auth.digest.helpers import DigestFields, parse_challenge
-from tests.security.test_secret_leaks import MASTER_KEY, assert_absent, serve
+from tests.security.leaks import assert_absent
 from tests.support.client import TOKEN_PATH, basic
-from tests.support.server import ATLAS_SA
+from tests.support.server import bootstrap, live_server
 
 pytestmark = pytest.mark.slow
 
@@ -27,7 +23,7 @@ V2 = "/api/atlas/v2"
 ACCEPT = {"Accept": "application/vnd.atlas.2025-03-12+json"}
 GRANT = {"grant_type": "client_credentials"}
 ENV = {
-    "ATLAS_SA_SECRET_KEY": MASTER_KEY,
+    "ATLAS_SA_SECRET_KEY": "logs-test-master-key-0123456789ab",
     "ATLAS_SA_LOG_LEVEL": "debug",
     "ATLAS_SA_LOG_FORMAT": "json",
     "ATLAS_SA_AUTH_FAILURE_DELAY_SECONDS": "0",
@@ -36,31 +32,12 @@ ENV = {
 
 def test_json_lines_carry_the_request_id_and_no_secret(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'logs.db'}"
-    made = json.loads(
-        subprocess.run(
-            [ATLAS_SA, "bootstrap", "--database-url", url, "--json"],
-            env={**os.environ, **ENV},
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=True,
-        ).stdout
-    )
+    made = bootstrap(url, ENV)
     client_id, secret = made["clientId"], made["clientSecret"]
     public_key, private_key = made["publicKey"], made["privateKey"]
-    output = bytearray()
-    with serve(url, ENV) as (base_url, process):
-        assert process.stdout is not None
-        pipe = process.stdout
-
-        def drain() -> None:  # the pipe must not fill up: the server would block writing its log
-            while chunk := pipe.read1(4096):
-                output.extend(chunk)
-
-        reader = threading.Thread(target=drain, daemon=True)
-        reader.start()
+    with live_server(url, env=ENV) as server:
         sent: dict[str, httpx.Response] = {}
-        with httpx.Client(base_url=base_url, timeout=10) as http:
+        with httpx.Client(base_url=server.base_url, timeout=10) as http:
             sent["token"] = http.post(
                 TOKEN_PATH, data=GRANT, auth=(client_id, secret), headers={"X-Request-Id": "client-chosen-1"}
             )
@@ -81,9 +58,7 @@ def test_json_lines_carry_the_request_id_and_no_secret(tmp_path: Path) -> None:
             sent["digest"] = http.get(path, headers={"Authorization": right, **ACCEPT})
             sent["404"] = http.get(f"{V2}/nowhere/{client_id}", headers=bearer)
             sent["revoke"] = http.post("/api/oauth/revoke", data={"token": access_token}, auth=(client_id, secret))
-        process.send_signal(signal.SIGTERM)
-        process.wait(timeout=30)
-        reader.join(timeout=10)
+        output = server.log().encode()
     assert {name: r.status_code for name, r in sent.items()} == {
         "token": 200,
         "wrong secret": 401,
@@ -145,4 +120,4 @@ def test_json_lines_carry_the_request_id_and_no_secret(tmp_path: Path) -> None:
         assert line["client_address"] == "127.0.0.1"
 
     secrets = {"client secret": secret, "API private key": private_key, "access token": access_token}
-    assert_absent(bytes(output), secrets, "the server's JSON log")
+    assert_absent(output, secrets, "the server's JSON log")

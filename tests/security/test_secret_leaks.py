@@ -5,16 +5,7 @@ value itself, its random part, its base64 and hex forms, a token's signature."""
 
 from __future__ import annotations
 
-import base64
-import json
 import logging
-import os
-import signal
-import subprocess
-import threading
-import time
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -25,36 +16,12 @@ from sqlalchemy import text
 from atlas_sa.kit.clock import FrozenClock
 from atlas_sa.models import Base
 from tests.auth.digest.helpers import DigestFields, parse_challenge, seed_api_key
+from tests.security.leaks import assert_absent, responses_text
 from tests.support.client import TOKEN_PATH, AtlasClient, basic
-from tests.support.server import ATLAS_SA, free_port
+from tests.support.server import bootstrap, live_server
 
 V2 = "/api/atlas/v2"
 MASTER_KEY = "test-master-key-0123456789abcdef"
-
-
-def forms(secret: str) -> list[bytes]:
-    """Every form of ``secret`` we would call recoverable."""
-    raw = secret.encode()
-    random_part = secret.rsplit("_", maxsplit=1)[-1] if secret.startswith("mdb_sa_sk_") else secret
-    candidates = {raw, random_part[:-4].encode(), raw.hex().encode(), base64.b64encode(raw).rstrip(b"=")}
-    candidates.add(base64.urlsafe_b64encode(raw).rstrip(b"="))
-    if secret.count(".") == 2:  # a JWT: its signature is what makes it usable
-        candidates.add(secret.rsplit(".", 1)[1].encode())
-    return [c for c in candidates if len(c) >= 12]
-
-
-def assert_absent(haystack: bytes, secrets: dict[str, str], where: str) -> None:
-    for name, secret in secrets.items():
-        for form in forms(secret):
-            assert form not in haystack, f"{name} found in {where}"
-
-
-def responses_text(responses: Iterable[httpx.Response]) -> bytes:
-    parts = []
-    for response in responses:
-        parts.append(response.content)
-        parts.extend(f"{k}: {v}".encode() for k, v in response.headers.items())
-    return b"\n".join(parts)
 
 
 async def database_bytes(client: AtlasClient, database_url: str) -> bytes:
@@ -187,64 +154,14 @@ async def test_no_secret_in_logs_bodies_or_database(
     assert_absent(await database_bytes(client, database_url), secrets, "the database")
 
 
-@contextmanager
-def serve(url: str, env: dict[str, str]) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
-    """``atlas-sa serve`` with stdout (uvicorn's access log) and stderr (everything else) on one pipe."""
-    port = free_port()
-    process = subprocess.Popen(
-        [ATLAS_SA, "serve", "--port", str(port), "--database-url", url],
-        env={**os.environ, **env},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
-    base_url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            assert process.poll() is None, "the server exited"
-            try:
-                if httpx.get(f"{base_url}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, "the server did not start"
-            time.sleep(0.1)
-        yield base_url, process
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
-        if process.stdout:
-            process.stdout.close()
-
-
 def test_no_secret_on_a_live_servers_stderr(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'leaks.db'}"
     env = {"ATLAS_SA_SECRET_KEY": MASTER_KEY, "ATLAS_SA_LOG_LEVEL": "debug", "ATLAS_SA_AUTH_FAILURE_DELAY_SECONDS": "0"}
-    made = json.loads(
-        subprocess.run(
-            [ATLAS_SA, "bootstrap", "--database-url", url, "--json"],
-            env={**os.environ, **env},
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=True,
-        ).stdout
-    )
+    made = bootstrap(url, env)
     client_id, secret = made["clientId"], made["clientSecret"]
     public_key, private_key = made["publicKey"], made["privateKey"]
-    stderr = bytearray()
-    with serve(url, env) as (base_url, process):
-        assert process.stdout is not None
-        pipe = process.stdout
-
-        def drain() -> None:  # the pipe must not fill up: the server would block writing its log
-            while chunk := pipe.read1(4096):
-                stderr.extend(chunk)
-
-        reader = threading.Thread(target=drain, daemon=True)
-        reader.start()
-        with httpx.Client(base_url=base_url, timeout=10) as http:
+    with live_server(url, env=env) as server:
+        with httpx.Client(base_url=server.base_url, timeout=10) as http:
             token = http.post(TOKEN_PATH, data={"grant_type": "client_credentials"}, auth=(client_id, secret))
             assert token.status_code == 200
             access_token = token.json()["access_token"]
@@ -275,11 +192,9 @@ def test_no_secret_on_a_live_servers_stderr(tmp_path: Path) -> None:
             ok = http.get(path, headers={"Authorization": digest, "Accept": bearer["Accept"]})
             assert ok.status_code == 200, ok.text
             bodies.append(http.post("/api/oauth/revoke", data={"token": access_token}, auth=(client_id, secret)))
-        process.send_signal(signal.SIGTERM)
-        process.wait(timeout=30)
-        reader.join(timeout=10)
+        log = server.log().encode()
     secrets = {"client secret": secret, "API private key": private_key, "access token": access_token}
-    assert b"POST /api/oauth/token" in stderr, "the access log was captured"
-    assert_absent(bytes(stderr), secrets, "the server's stderr")
+    assert b"POST /api/oauth/token" in log, "the access log was captured"
+    assert_absent(log, secrets, "the server's stderr")
     assert_absent(responses_text(bodies[1:]), secrets, "a response")
     assert_absent(Path(url.removeprefix("sqlite:///")).read_bytes(), secrets, "the database file")

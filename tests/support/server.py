@@ -1,4 +1,4 @@
-"""A real ``atlas-sa serve`` process on a loopback port, for tests that need a server over TCP."""
+"""A real ``atlas-sa serve`` process on a loopback port, for tests that need a server over TCP, and its log."""
 
 from __future__ import annotations
 
@@ -9,10 +9,11 @@ import socket
 import ssl
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
@@ -31,11 +32,33 @@ def free_port() -> int:
 class LiveServer:
     process: subprocess.Popen[bytes]
     base_url: str
+    output: bytearray = field(default_factory=bytearray)
+    reader: threading.Thread | None = None
+
+    def drain(self) -> None:
+        """Read what the server writes (stdout and stderr, on one pipe) as it writes it: a pipe left full would block
+        the server on its next log line."""
+        pipe = self.process.stdout
+        assert pipe is not None
+
+        def read() -> None:
+            while chunk := pipe.read1(65536):
+                self.output.extend(chunk)
+
+        self.reader = threading.Thread(target=read, daemon=True)
+        self.reader.start()
 
     def stop(self, sig: int = signal.SIGTERM) -> int:
         if self.process.poll() is None:
             self.process.send_signal(sig)
         return self.process.wait(timeout=30)
+
+    def log(self) -> str:
+        """Stop the server (if it still runs); everything it wrote."""
+        self.stop()
+        if self.reader is not None:
+            self.reader.join(timeout=10)
+        return self.output.decode()
 
 
 def trusting(ca: Path) -> ssl.SSLContext:
@@ -60,16 +83,16 @@ def live_server(
         [ATLAS_SA, "serve", "--port", str(port), "--database-url", database_url, *args],
         env={**os.environ, "ATLAS_SA_LOG_LEVEL": "warning", **(env or {})},
         cwd=cwd,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
     )
     server = LiveServer(process, f"{'https' if ca else 'http'}://127.0.0.1:{port}")
+    server.drain()
     try:
         deadline = time.monotonic() + 30
         while True:
             if process.poll() is not None:
-                stderr = process.stderr.read().decode() if process.stderr else ""
-                raise RuntimeError(f"server exited with {process.returncode}: {stderr}")
+                raise RuntimeError(f"server exited with {process.returncode}: {server.log()}")
             try:
                 verify = trusting(ca) if ca else True
                 if httpx.get(f"{server.base_url}/healthz", timeout=1, verify=verify).status_code == 200:
@@ -81,9 +104,9 @@ def live_server(
             time.sleep(0.1)
         yield server
     finally:
-        server.stop()
-        if process.stderr:
-            process.stderr.close()
+        server.log()
+        if process.stdout:
+            process.stdout.close()
 
 
 def bootstrap(database_url: str, env: dict[str, str]) -> dict[str, str]:
@@ -98,3 +121,12 @@ def bootstrap(database_url: str, env: dict[str, str]) -> dict[str, str]:
     )
     credentials: dict[str, str] = json.loads(result.stdout)
     return credentials
+
+
+@dataclass(frozen=True)
+class Served:
+    """A SQLite database made by ``atlas-sa bootstrap`` and the credentials it printed."""
+
+    url: str
+    credentials: dict[str, str]
+    env: dict[str, str]
