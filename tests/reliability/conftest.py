@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import pytest
 
 from tests.support.databases import create_postgres_database, drop_postgres_database
-from tests.support.server import ATLAS_SA
+from tests.support.server import ATLAS_SA, LiveServer, Served, bootstrap, live_server
 
 
 @pytest.fixture
@@ -24,3 +24,23 @@ def shared_postgres(postgresql_url: str) -> Iterator[str]:
         yield url
     finally:
         drop_postgres_database(url)
+
+
+@pytest.fixture(scope="module")
+def server_env() -> dict[str, str]:
+    """The environment of a module's servers; a module that uses ``served`` or ``server`` defines its own."""
+    raise NotImplementedError("define server_env in the test module")
+
+
+@pytest.fixture(scope="module")
+def served(server_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> Served:
+    """One bootstrapped database for a module's servers (bootstrapping takes a second or two)."""
+    url = f"sqlite:///{tmp_path_factory.mktemp('served') / 'atlas-sa.db'}"
+    return Served(url, bootstrap(url, server_env), server_env)
+
+
+@pytest.fixture
+def server(served: Served) -> Iterator[LiveServer]:
+    """A server of its own over the module's database, for one test."""
+    with live_server(served.url, env=served.env) as live:
+        yield live

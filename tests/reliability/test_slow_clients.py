@@ -5,15 +5,12 @@ then the process exits. Plus the body deadline in-process, on both databases."""
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
 import json
 import signal
-import socket
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
@@ -22,8 +19,8 @@ from atlas_sa.app import create_app
 from atlas_sa.kit.clock import FrozenClock
 from atlas_sa.kit.db import Database
 from atlas_sa.settings import Settings
-from tests.support.raw import read_all, split_response
-from tests.support.server import ATLAS_SA, LiveServer, bootstrap, live_server
+from tests.support.raw import assert_error, basic, connect, first_answer, read_all, split_response
+from tests.support.server import ATLAS_SA, LiveServer, Served, live_server
 
 pytestmark = pytest.mark.slow
 
@@ -32,123 +29,89 @@ ENV = {"ATLAS_SA_SECRET_KEY": MASTER_KEY, "ATLAS_SA_HEADER_TIMEOUT": "1", "ATLAS
 
 
 @pytest.fixture(scope="module")
-def served(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, dict[str, str]]:
-    url = f"sqlite:///{tmp_path_factory.mktemp('slow') / 'slow.db'}"
-    return url, bootstrap(url, ENV)
-
-
-@pytest.fixture
-def server(served: tuple[str, dict[str, str]]) -> Iterator[LiveServer]:
-    with live_server(served[0], env=ENV) as live:
-        yield live
-
-
-_open: list[socket.socket] = []
-
-
-def connect(server: LiveServer) -> socket.socket:
-    host, port = server.base_url.removeprefix("http://").split(":")
-    sock = socket.create_connection((host, int(port)), timeout=10)
-    _open.append(sock)
-    return sock
-
-
-@pytest.fixture(autouse=True)
-def _close_sockets() -> Iterator[None]:
-    yield
-    while _open:
-        _open.pop().close()
+def server_env() -> dict[str, str]:
+    return ENV
 
 
 def assert_408(raw: bytes, seconds: float) -> None:
-    status, headers, body = split_response(raw)
-    assert status == 408, raw
-    assert headers["x-error-code"] == "REQUEST_TIMEOUT"
-    payload: dict[str, Any] = json.loads(body)
-    assert payload["errorCode"] == "REQUEST_TIMEOUT"
-    assert payload["error"] == 408
-    assert payload["reason"] == "Request Timeout"
-    assert payload["parameters"] == [seconds]
+    assert_error(first_answer(raw), 408, "REQUEST_TIMEOUT", [seconds])
 
 
 def test_unfinished_headers_are_cut_off(server: LiveServer) -> None:
-    sock = connect(server)
-    started = time.monotonic()
-    sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: atlas.test\r\nX-Slow: ")
-    for _ in range(3):
-        time.sleep(0.2)
-        sock.sendall(b"a")  # a slowloris keeps sending, one byte at a time
-    raw = read_all(sock)
-    elapsed = time.monotonic() - started
-    assert 0.9 <= elapsed < 6, elapsed
-    assert_408(raw, 1)
-    sock.close()
+    with connect(server) as sock:
+        started = time.monotonic()
+        sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: atlas.test\r\nX-Slow: ")
+        for _ in range(3):
+            time.sleep(0.2)
+            sock.sendall(b"a")  # a slowloris keeps sending, one byte at a time
+        raw = read_all(sock)
+        elapsed = time.monotonic() - started
+        assert 0.9 <= elapsed < 6, elapsed
+        assert_408(raw, 1)
 
 
 def test_silent_connection_is_closed(server: LiveServer) -> None:
-    sock = connect(server)
-    started = time.monotonic()
-    raw = read_all(sock)
-    assert time.monotonic() - started < 4
-    assert_408(raw, 1)
-    sock.close()
+    with connect(server) as sock:
+        started = time.monotonic()
+        raw = read_all(sock)
+        assert time.monotonic() - started < 4
+        assert_408(raw, 1)
 
 
 def test_trickled_body_is_cut_off(server: LiveServer) -> None:
-    sock = connect(server)
-    started = time.monotonic()
-    sock.sendall(
-        b"POST /api/oauth/token HTTP/1.1\r\nHost: atlas.test\r\n"
-        b"Content-Type: application/x-www-form-urlencoded\r\nContent-Length: 200\r\n\r\ngrant_type="
-    )
-    raw = b""
-    sock.settimeout(0.25)
-    for _ in range(40):  # up to 10 s of trickling, one byte every 0.25 s
-        try:
-            sock.sendall(b"c")
-        except OSError:
-            break
-        try:
-            chunk = sock.recv(65536)
-        except TimeoutError:
-            continue
-        if not chunk:
-            break
-        raw += chunk
-    sock.settimeout(5)
-    with contextlib.suppress(OSError):
-        raw += read_all(sock)
-    elapsed = time.monotonic() - started
-    assert 1.4 <= elapsed < 8, elapsed
-    assert_408(raw, 1.5)
-    sock.close()
+    with connect(server) as sock:
+        started = time.monotonic()
+        sock.sendall(
+            b"POST /api/oauth/token HTTP/1.1\r\nHost: atlas.test\r\n"
+            b"Content-Type: application/x-www-form-urlencoded\r\nContent-Length: 200\r\n\r\ngrant_type="
+        )
+        raw = b""
+        sock.settimeout(0.25)
+        for _ in range(40):  # up to 10 s of trickling, one byte every 0.25 s
+            try:
+                sock.sendall(b"c")
+            except OSError:
+                break
+            try:
+                chunk = sock.recv(65536)
+            except TimeoutError:
+                continue
+            if not chunk:
+                break
+            raw += chunk
+        sock.settimeout(5)
+        with contextlib.suppress(OSError):
+            raw += read_all(sock)
+        elapsed = time.monotonic() - started
+        assert 1.4 <= elapsed < 8, elapsed
+        assert_408(raw, 1.5)
 
 
 def test_a_client_still_sending_gets_its_408(server: LiveServer) -> None:
     """RFC 9112 §9.6: a server that closes at once while the client is still sending answers the next bytes with a
     reset, which can make the client's TCP stack drop the response it had not read yet. Closed in stages, the
     connection delivers the 408 whole and keeps taking bytes in for a while."""
-    sock = connect(server)
-    sock.sendall(
-        b"POST /api/oauth/token HTTP/1.1\r\nHost: atlas.test\r\n"
-        b"Content-Type: application/x-www-form-urlencoded\r\nContent-Length: 1000\r\n\r\ngrant_type="
-    )
-    started = time.monotonic()
-    with contextlib.suppress(OSError):
-        while time.monotonic() - started < 2.5:  # well past the 1.5 s deadline, without reading
+    with connect(server) as sock:
+        sock.sendall(
+            b"POST /api/oauth/token HTTP/1.1\r\nHost: atlas.test\r\n"
+            b"Content-Type: application/x-www-form-urlencoded\r\nContent-Length: 1000\r\n\r\ngrant_type="
+        )
+        started = time.monotonic()
+        with contextlib.suppress(OSError):
+            while time.monotonic() - started < 2.5:  # well past the 1.5 s deadline, without reading
+                sock.sendall(b"c")
+                time.sleep(0.02)
+        sock.settimeout(5)
+        assert_408(read_all(sock), 1.5)
+        # The server has sent its FIN but still reads: more bytes are taken in, not answered with a reset (which would
+        # fail the second send at the latest).
+        for _ in range(5):
             sock.sendall(b"c")
-            time.sleep(0.02)
-    sock.settimeout(5)
-    assert_408(read_all(sock), 1.5)
-    # The server has sent its FIN but still reads: more bytes are taken in, not answered with a reset (which would
-    # fail the second send at the latest).
-    for _ in range(5):
-        sock.sendall(b"c")
-        time.sleep(0.05)
+            time.sleep(0.05)
 
 
-def test_prompt_clients_are_unaffected(server: LiveServer, served: tuple[str, dict[str, str]]) -> None:
-    credentials = served[1]
+def test_prompt_clients_are_unaffected(server: LiveServer, served: Served) -> None:
+    credentials = served.credentials
     with httpx.Client(base_url=server.base_url, timeout=10) as client:
         for _ in range(3):
             response = client.post(
@@ -161,16 +124,14 @@ def test_prompt_clients_are_unaffected(server: LiveServer, served: tuple[str, di
         assert client.get("/healthz").status_code == 200
 
 
-def test_sigterm_drains_the_request_in_flight(served: tuple[str, dict[str, str]]) -> None:
-    credentials = served[1]
+def test_sigterm_drains_the_request_in_flight(served: Served) -> None:
+    credentials = served.credentials
     env = {**ENV, "ATLAS_SA_REQUEST_TIMEOUT": "30"}
-    with live_server(served[0], env=env) as server:
-        sock = connect(server)
-        basic = base64.b64encode(f"{credentials['clientId']}:{credentials['clientSecret']}".encode()).decode()
+    with live_server(served.url, env=env) as server, connect(server) as sock:
         body = b"grant_type=client_credentials"
         sock.sendall(
             b"POST /api/oauth/token HTTP/1.1\r\nHost: atlas.test\r\n"
-            + f"Authorization: Basic {basic}\r\n".encode()
+            + basic(credentials["clientId"], credentials["clientSecret"])
             + b"Content-Type: application/x-www-form-urlencoded\r\n"
             + f"Content-Length: {len(body)}\r\n\r\n".encode()
             + body[:5]
@@ -188,7 +149,6 @@ def test_sigterm_drains_the_request_in_flight(served: tuple[str, dict[str, str]]
         assert json.loads(payload)["token_type"] == "Bearer"
         # uvicorn exits by re-raising the signal once drained: status -SIGTERM, not a crash or a timeout kill.
         assert server.process.wait(timeout=15) in (0, -signal.SIGTERM)
-        sock.close()
 
 
 # --- in-process: the body deadline on both databases ------------------------------------------------------------

@@ -5,11 +5,9 @@ stderr at the end)."""
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import socket
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -18,15 +16,16 @@ from atlas_sa.settings import Settings
 from tests.support.raw import (
     Answer,
     answers,
+    assert_error,
     assert_quiet,
+    basic,
     connect,
     exchange,
     read_all,
     reset,
-    server_log,
     split_response,
 )
-from tests.support.server import LiveServer, bootstrap, live_server
+from tests.support.server import LiveServer, Served, live_server
 
 pytestmark = pytest.mark.slow
 
@@ -40,32 +39,8 @@ GRANT = b"grant_type=client_credentials"
 
 
 @pytest.fixture(scope="module")
-def served(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, dict[str, str]]:
-    url = f"sqlite:///{tmp_path_factory.mktemp('wire') / 'wire.db'}"
-    return url, bootstrap(url, ENV)
-
-
-@pytest.fixture
-def server(served: tuple[str, dict[str, str]]) -> Iterator[LiveServer]:
-    with live_server(served[0], env=ENV) as live:
-        yield live
-
-
-def basic(credentials: dict[str, str]) -> bytes:
-    pair = f"{credentials['clientId']}:{credentials['clientSecret']}".encode()
-    return b"Authorization: Basic " + base64.b64encode(pair) + b"\r\n"
-
-
-def assert_error(answer: Answer, status: int, code: str, parameters: list[object]) -> None:
-    assert answer.status == status, answer
-    assert answer.headers["x-error-code"] == code
-    assert answer.headers["content-type"] == "application/json"
-    assert answer.headers["connection"] == "close"
-    body = answer.json()
-    assert body["error"] == status
-    assert body["errorCode"] == code
-    assert body["parameters"] == parameters
-    assert set(body) == {"detail", "error", "errorCode", "parameters", "reason"}
+def server_env() -> dict[str, str]:
+    return ENV
 
 
 def head_of(size: int) -> bytes:
@@ -115,7 +90,7 @@ def test_header_limits_hold_exactly(server: LiveServer) -> None:
     over = [HEAD, "bytes in all"]
     assert_error(one(head_of(HEAD + 1)), 431, "REQUEST_HEADER_FIELDS_TOO_LARGE", over)
     assert_error(one(GET + b"X-Blank:" + b" " * HEAD + b"x\r\n\r\n"), 431, "REQUEST_HEADER_FIELDS_TOO_LARGE", over)
-    assert_quiet(server_log(server))
+    assert_quiet(server.log())
 
 
 def peak_rss_kb(server: LiveServer) -> int:
@@ -151,7 +126,7 @@ def test_a_huge_header_is_refused_as_it_arrives(server: LiveServer) -> None:
     assert headers["x-error-code"] == "REQUEST_HEADER_FIELDS_TOO_LARGE"
     assert body.endswith(b'"parameters":[65536,"bytes in all"],"reason":"Request Header Fields Too Large"}')
     assert peak_rss_kb(server) - peak_before < 16 * 1024
-    assert_quiet(server_log(server))
+    assert_quiet(server.log())
 
 
 MALFORMED = {
@@ -183,7 +158,7 @@ def test_malformed_framing_gets_an_atlas_400(server: LiveServer) -> None:
         assert len(got) == 1, (name, got)
         assert_error(got[0], 400, "MALFORMED_REQUEST", [])
         assert got[0].json()["detail"] == "Received HTTP request is malformed.", name
-    assert_quiet(server_log(server))
+    assert_quiet(server.log())
 
 
 def test_http_1_0_without_a_length_has_no_body(server: LiveServer) -> None:
@@ -193,7 +168,7 @@ def test_http_1_0_without_a_length_has_no_body(server: LiveServer) -> None:
     assert answer.status == 400
     assert answer.json()["error"] == "invalid_request"
     assert answer.headers["connection"] == "close"
-    assert_quiet(server_log(server))
+    assert_quiet(server.log())
 
 
 def test_pipelined_requests_are_answered_before_a_refusal(server: LiveServer) -> None:
@@ -212,7 +187,7 @@ def test_pipelined_requests_are_answered_before_a_refusal(server: LiveServer) ->
     first, refused = exchange(server, GET + b"\r\n" + GET + b"X-Long: " + b"v" * FIELD + b"\r\n\r\n")
     assert first.status == 200
     assert_error(refused, 431, "REQUEST_HEADER_FIELDS_TOO_LARGE", [FIELD, "bytes per field"])
-    assert_quiet(server_log(server))
+    assert_quiet(server.log())
 
 
 def test_clients_leaving_mid_request_log_nothing(server: LiveServer) -> None:
@@ -236,17 +211,17 @@ def test_clients_leaving_mid_request_log_nothing(server: LiveServer) -> None:
         read_all(sock)
         sock.close()
     assert exchange(server, GET + CLOSE + b"\r\n")[0].status == 200
-    assert_quiet(server_log(server))
+    assert_quiet(server.log())
 
 
-def test_header_deadline_waits_for_an_earlier_answer(served: tuple[str, dict[str, str]]) -> None:
+def test_header_deadline_waits_for_an_earlier_answer(served: Served) -> None:
     """The header deadline of a pipelined request does not run while the server is still answering an earlier one
     (its reading paused meanwhile): the earlier answers come first, in order, then the 408. A client that has gone
     by then draws no traceback (the staged close met ENOTCONN when the 408 drew the client's reset)."""
     slow = {**ENV, "ATLAS_SA_AUTH_FAILURES_BEFORE_DELAY": "0", "ATLAS_SA_AUTH_FAILURE_DELAY_SECONDS": "2"}
-    wrong = basic({"clientId": "mdb_sa_id_000000000000000000000000", "clientSecret": "wrong"})
+    wrong = basic("mdb_sa_id_000000000000000000000000", "wrong")
     failing = TOKEN + wrong + b"Content-Length: %d\r\n\r\n" % len(GRANT) + GRANT  # answered after the 2 s delay
-    with live_server(served[0], env=slow) as server:
+    with live_server(served.url, env=slow) as server:
         for client_leaves in (False, True):
             sock = connect(server)
             sock.sendall(failing)
@@ -261,13 +236,19 @@ def test_header_deadline_waits_for_an_earlier_answer(served: tuple[str, dict[str
             assert [a.status for a in got] == [401, 200, 408]
             assert_error(got[2], 408, "REQUEST_TIMEOUT", [1])
         time.sleep(3)  # past the delay and the deadline of the connection the client left
-        assert_quiet(server_log(server))
+        assert_quiet(server.log())
 
 
-def test_trailer_fields_are_limited_and_dropped(server: LiveServer, served: tuple[str, dict[str, str]]) -> None:
+def test_trailer_fields_are_limited_and_dropped(server: LiveServer, served: Served) -> None:
     """Fields after a chunked body count against the same limits as the head, as does the framing between body
     bytes (a chunk extension); a small trailer is accepted and ignored."""
-    chunked = TOKEN + basic(served[1]) + b"Transfer-Encoding: chunked\r\n" + CLOSE + b"\r\n"
+    chunked = (
+        TOKEN
+        + basic(served.credentials["clientId"], served.credentials["clientSecret"])
+        + b"Transfer-Encoding: chunked\r\n"
+        + CLOSE
+        + b"\r\n"
+    )
     body = b"%x\r\n%s\r\n0\r\n" % (len(GRANT), GRANT)
     ok = exchange(server, chunked + body + b"X-Trailer: 1\r\n\r\n")
     assert [a.status for a in ok] == [200]
@@ -279,7 +260,7 @@ def test_trailer_fields_are_limited_and_dropped(server: LiveServer, served: tupl
     # Framing bytes are counted from the read after the last delivered part, so they are refused after 64 to 128 KiB.
     extension = exchange(server, chunked + b"5;" + b"e" * 2 * HEAD + b"\r\n")
     assert_error(extension[0], 431, "REQUEST_HEADER_FIELDS_TOO_LARGE", [HEAD, "bytes in all"])
-    assert_quiet(server_log(server))
+    assert_quiet(server.log())
 
 
 def test_upgrade_requests_are_answered_as_http(server: LiveServer) -> None:
@@ -295,7 +276,7 @@ def test_upgrade_requests_are_answered_as_http(server: LiveServer) -> None:
         assert answer.status == 200
         assert answer.json() == {"status": "ok"}
         assert answer.headers["connection"] == "close"
-    assert_quiet(server_log(server))
+    assert_quiet(server.log())
 
 
 def test_default_limits() -> None:

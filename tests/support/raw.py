@@ -3,6 +3,7 @@ unfinished heads, pipelined requests."""
 
 from __future__ import annotations
 
+import base64
 import json
 import socket
 import struct
@@ -61,6 +62,11 @@ def answers(raw: bytes) -> list[Answer]:
     return found
 
 
+def first_answer(raw: bytes) -> Answer:
+    """The first response of ``raw``, its body all that follows the head (a connection the server closed after it)."""
+    return Answer(*split_response(raw))
+
+
 def exchange(server: LiveServer, data: bytes) -> list[Answer]:
     """Send ``data`` on a new connection; every response until the server closes it."""
     with connect(server) as sock:
@@ -68,15 +74,26 @@ def exchange(server: LiveServer, data: bytes) -> list[Answer]:
         return answers(read_all(sock))
 
 
-def server_log(server: LiveServer) -> str:
-    """Stop the server; everything it wrote on stderr (its log)."""
-    server.stop()
-    assert server.process.stderr is not None
-    return server.process.stderr.read().decode()
-
-
 def assert_quiet(log: str) -> None:
     """No traceback and nothing at ERROR: what a client sends, however broken, is no fault of the server's."""
     assert "Traceback" not in log, log
     assert "ERROR" not in log, log
     assert "unexpected error" not in log, log
+
+
+def basic(client_id: str, secret: str) -> bytes:
+    """An ``Authorization: Basic`` header line (RFC 7617)."""
+    return b"Authorization: Basic " + base64.b64encode(f"{client_id}:{secret}".encode()) + b"\r\n"
+
+
+def assert_error(answer: Answer, status: int, code: str, parameters: list[object]) -> None:
+    """``answer`` is the Atlas error ``code`` with these parameters, and the server closes the connection after it."""
+    assert answer.status == status, answer
+    assert answer.headers["x-error-code"] == code
+    assert answer.headers["content-type"] == "application/json"
+    assert answer.headers["connection"] == "close"
+    body = answer.json()
+    assert body["error"] == status
+    assert body["errorCode"] == code
+    assert body["parameters"] == parameters
+    assert set(body) == {"detail", "error", "errorCode", "parameters", "reason"}
