@@ -6,11 +6,16 @@ stderr at the end)."""
 from __future__ import annotations
 
 import contextlib
+import json
+import re
 import socket
 import time
+from collections import Counter
 from pathlib import Path
 
+import httpx
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from atlas_sa.settings import Settings
 from tests.support.raw import (
@@ -21,6 +26,7 @@ from tests.support.raw import (
     basic,
     connect,
     exchange,
+    first_answer,
     read_all,
     reset,
     split_response,
@@ -283,3 +289,62 @@ def test_default_limits() -> None:
     settings = Settings()
     assert (settings.max_header_bytes, settings.max_header_field_bytes) == (HEAD, FIELD)
     assert (settings.max_header_fields, settings.max_url_bytes) == (FIELDS, URL)
+
+
+def requests_counted(server: LiveServer) -> Counter[tuple[str, str, str]]:
+    """``atlas_sa_http_requests_total`` by (method, route, status)."""
+    text = httpx.get(f"{server.base_url}/metrics", timeout=10).text
+    counted: Counter[tuple[str, str, str]] = Counter()
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == "atlas_sa_http_requests_total":
+                labels = sample.labels
+                counted[labels["method"], labels["route"], labels["status"]] = int(sample.value)
+    return counted
+
+
+def test_answers_below_the_app_are_observed_once(served: Served) -> None:
+    """The 431, 414, 400 and 408 written below the app carry a request id (the client's, when admissible) and are
+    counted and access-logged as the app's answers are, once each; a body whose framing broke while the app read it
+    is counted and logged as the 400 its client got (it was counted as a 500 the client never saw)."""
+    env = {**ENV, "ATLAS_SA_LOG_LEVEL": "info", "ATLAS_SA_LOG_FORMAT": "json"}
+    broken_body = TOKEN + b"X-Request-Id: chosen-body\r\nTransfer-Encoding: chunked\r\n\r\n5\r\ngrant\r\nzz\r\n"
+    sent = {
+        "431": GET + b"X-Request-Id: chosen-431\r\nX-Long: " + b"v" * FIELD + b"\r\n\r\n",
+        "414": b"GET /" + b"q" * URL + b" HTTP/1.1\r\nHost: atlas.test\r\n\r\n",
+        "400": b"GARBAGE\r\n\r\n",
+        "400 mid-body": broken_body,
+    }
+    with live_server(served.url, env=env) as server:
+        before = requests_counted(server)
+        got = {name: exchange(server, data)[0] for name, data in sent.items()}
+        with connect(server) as sock:
+            got["408"] = first_answer(read_all(sock))
+        counted = requests_counted(server) - before
+        log = server.log()
+    assert {name: answer.status for name, answer in got.items()} == {
+        "431": 431,
+        "414": 414,
+        "400": 400,
+        "400 mid-body": 400,
+        "408": 408,
+    }
+    ids = {name: answer.headers["x-request-id"] for name, answer in got.items()}
+    assert (ids["431"], ids["400 mid-body"]) == ("chosen-431", "chosen-body")
+    assert all(re.fullmatch("[0-9a-f]{32}", ids[name]) for name in ("414", "400", "408")), ids
+    counted -= Counter({("GET", "/metrics", "200"): 1})
+    assert counted == Counter(
+        {
+            ("other", "unrouted", "431"): 1,
+            ("other", "unrouted", "414"): 1,
+            ("other", "unrouted", "400"): 1,
+            ("POST", "/api/oauth/token", "400"): 1,
+            ("other", "unrouted", "408"): 1,
+        }
+    )
+    access = [json.loads(line) for line in log.splitlines() if '"atlas_sa.access"' in line]
+    by_id = {line["request_id"]: line for line in access}
+    assert len(by_id) == len(access), access
+    for name, answer in got.items():
+        assert by_id[ids[name]]["status"] == answer.status, name
+    assert (by_id["chosen-body"]["method"], by_id["chosen-body"]["route"]) == ("POST", "/api/oauth/token")

@@ -11,7 +11,9 @@ Header sizes are checked as the bytes arrive, so a huge header costs no memory: 
 own and joins a field's pieces in one growing string, so the protocol feeds it at most what is left of the limit and
 refuses before feeding more. A request the parser refuses (malformed framing) gets a 400 in Atlas's form rather than
 uvicorn's plain text; every such answer waits for the responses to earlier, pipelined requests, and a request cut
-off mid-body is abandoned: its application task sees the client gone and stops without logging.
+off mid-body is abandoned: its application task sees the client gone and stops without logging. Each answer is
+observed as the app's are (:mod:`atlas_sa.kit.observe`: a request id on it, the request metrics, the access log),
+once: by the app's observer for a request the app was running, here for any other.
 
 The same protocol closes connections in stages (RFC 9112 §9.6), which matters most for those limits: a 408 or 413
 usually goes to a client still sending. Closed at once, a socket with the client's next bytes unread answers them
@@ -23,6 +25,7 @@ its FIN after the response, reads and discards whatever still arrives, and close
 from __future__ import annotations
 
 import asyncio
+from time import perf_counter
 from typing import Any, cast
 
 from atlas_sa.errors import (
@@ -34,16 +37,18 @@ from atlas_sa.errors import (
 )
 from atlas_sa.kit.bodies import seconds
 from atlas_sa.kit.negotiation import RequestFormat
+from atlas_sa.kit.observe import ANSWERED_BELOW, REQUEST_ID_HEADER, observe_answer_below, request_id_of
 from atlas_sa.kit.rendering import render_error
 from atlas_sa.settings import Settings
 
 
-def wire_response(error: AtlasError) -> bytes:
+def wire_response(error: AtlasError, request_id: str) -> bytes:
     """``error`` as a whole HTTP/1.1 response that ends the connection, for answers given below the ASGI app: the
     app's own renderer, so the body and headers are those of the same error raised in a route."""
     response = render_error(error, RequestFormat())
     lines = [f"HTTP/1.1 {error.status} {error.reason}".encode("ascii")]
     lines += [name + b": " + value for name, value in response.raw_headers if name != b"connection"]
+    lines.append(REQUEST_ID_HEADER + b": " + request_id.encode("latin-1"))
     return b"\r\n".join([*lines, b"connection: close", b"", response.body])
 
 
@@ -104,12 +109,16 @@ def http_protocol(settings: Settings) -> Any:
     field_limit = settings.max_header_field_bytes
     fields_limit = settings.max_header_fields
     url_limit = settings.max_url_bytes
+    access_log = settings.access_log
 
     class AtlasHttpProtocol(HttpToolsProtocol):
         _header_timer: asyncio.TimerHandle | None = None
         _lingering: LingeringTransport
-        # Reading a request's line and headers (else its body), and how many fields it has sent (trailers included).
+        # Reading a request's line and headers (else its body), whether a byte of that head has come, when its wait
+        # began, and how many fields it has sent (trailers included).
         _in_head = True
+        _head_begun = False
+        _head_started = 0.0
         _fields = 0
         # Bytes fed to the parser since it last delivered something (headers complete, body bytes, a chunk's size,
         # the message's end): the head so far, or the framing (chunk extensions, trailers) between body bytes.
@@ -143,6 +152,7 @@ def http_protocol(settings: Settings) -> Any:
         def on_message_begin(self) -> None:
             super().on_message_begin()
             self._fields = 0
+            self._head_begun = True
             if self._header_timer is None:
                 self._arm()
 
@@ -186,6 +196,7 @@ def http_protocol(settings: Settings) -> Any:
 
         def on_message_complete(self) -> None:
             self._in_head = self._progress = True
+            self._head_begun = False
             super().on_message_complete()
 
         # --- answers below the application ---------------------------------------------------------------------
@@ -214,22 +225,35 @@ def http_protocol(settings: Settings) -> Any:
             """Answer ``error`` and end the connection, after the responses still owed to earlier requests."""
             self._stopped = True
             self._disarm()
-            response = wire_response(error)
             cycle = self.cycle
-            if cycle is None or cycle.response_complete:
-                self._send_and_close(response)
-            elif self._in_head:
-                self._deferred = response  # a new request, after ones still being answered
+            if self._in_head:
+                # A new request, perhaps after ones still being answered; its scope as far as its head came.
+                scope = self.scope if self._head_begun else {"client": self.client}
+                response = self._observed(error, scope)
+                if cycle is None or cycle.response_complete:
+                    self._send_and_close(response)
+                else:
+                    self._deferred = response
+            elif cycle.response_complete:
+                self._send_and_close(self._observed(error, cycle.scope))  # answered, then its body broke
             elif self.pipeline and self.pipeline[0][0] is cycle:
                 self.pipeline.popleft()  # this request's body broke before its turn came: it never runs
-                self._deferred = response
+                self._deferred = self._observed(error, cycle.scope)
             elif not cycle.response_started:
-                # This request's body broke while its application task reads it: the task sees the client gone.
+                # This request's body broke while its application task reads it: the task sees the client gone,
+                # and the app's observer counts this answer as the request's.
+                cycle.scope[ANSWERED_BELOW] = error.status  # type: ignore[literal-required]
+                response = wire_response(error, request_id_of(cast("dict[str, Any]", cycle.scope)))
                 cycle.disconnected = True
                 cycle.message_event.set()
                 self._send_and_close(response)
             else:
                 cycle.keep_alive = False  # answered already (mid-body): the connection ends with that response
+
+        def _observed(self, error: AtlasError, scope: Any) -> bytes:
+            """``error`` as the response to a request the app never ran, observed as the app's are."""
+            request_id = observe_answer_below(scope, error.status, self._head_started, access_log_enabled=access_log)
+            return wire_response(error, request_id)
 
         def _send_and_close(self, response: bytes) -> None:
             if not self.transport.is_closing():
@@ -243,6 +267,7 @@ def http_protocol(settings: Settings) -> Any:
         # --- header deadline -----------------------------------------------------------------------------------
 
         def _arm(self) -> None:
+            self._head_started = perf_counter()
             self._header_timer = self.loop.call_later(timeout, self._headers_timed_out)
 
         def _disarm(self) -> None:

@@ -4,7 +4,9 @@
 (:func:`atlas_sa.app.create_app` builds it into the stack), so it sees every response as the client does: routed
 ones, the fast paths' (:mod:`atlas_sa.kit.fastpath`), 404 and 405, 413 and 408 from the request limits, and the 500
 of an unexpected error. Nothing is copied into the routes or the fast paths; they only say what they know (the
-route template of a fast answer, :data:`ROUTE`; the caller, :data:`CALLER`).
+route template of a fast answer, :data:`ROUTE`; the caller, :data:`CALLER`). The answers the server's protocol
+writes below the app (``atlas_sa.cli.protocol``: 408 for a head too slow, 431 and 414 for one too large, 400 for
+broken framing) are observed by :func:`observe_answer_below`, the same way: an id, the metrics, the access-log line.
 
 **Request id.** A client's ``X-Request-Id`` is kept when it matches :data:`REQUEST_ID_PATTERN` (1-128 of
 ``A-Z a-z 0-9 . _ : -``); otherwise one is generated (32 hex digits). It is echoed on the response, and available
@@ -23,6 +25,7 @@ from __future__ import annotations
 import logging
 import os
 import re
+from collections.abc import Iterable
 from contextvars import ContextVar
 from time import perf_counter
 
@@ -36,10 +39,13 @@ from atlas_sa.kit.rendering import render_error
 from atlas_sa.kit.state import AppState
 
 # Scope keys: the request id (set here), the route template of a request a fast path answered, and the caller's
-# identity (a client id or an API public key, never a secret), set by authentication for the access log.
+# identity (a client id or an API public key, never a secret), set by authentication for the access log. And the
+# status the server's protocol answered a request with while the app still ran it (its body's framing broke): the
+# client got that answer, not the app's.
 REQUEST_ID = "atlas_sa.request_id"
 ROUTE = "atlas_sa.route"
 CALLER = "atlas_sa.caller"
+ANSWERED_BELOW = "atlas_sa.answered_below"
 REQUEST_ID_HEADER = b"x-request-id"
 REQUEST_ID_PATTERN = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 _METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
@@ -59,7 +65,16 @@ def new_request_id() -> str:
     return os.urandom(16).hex()
 
 
-def _incoming_id(headers: list[tuple[bytes, bytes]]) -> str | None:
+def request_id_of(scope: Scope) -> str:
+    """The request's id, given once and kept in its scope: the client's when admissible, else a new one. The app
+    and the protocol below it may each ask first (see :data:`ANSWERED_BELOW`)."""
+    request_id: str | None = scope.get(REQUEST_ID)
+    if request_id is None:
+        request_id = scope[REQUEST_ID] = _incoming_id(scope.get("headers", ())) or new_request_id()
+    return request_id
+
+
+def _incoming_id(headers: Iterable[tuple[bytes, bytes]]) -> str | None:
     for name, value in headers:
         if name == REQUEST_ID_HEADER:
             text = value.decode("latin-1")
@@ -94,19 +109,44 @@ class _Children:
         return children
 
 
+_CHILDREN = _Children()
+
+
+def _observe(scope: Scope, status: int, elapsed: float, *, access_log_enabled: bool) -> None:
+    """Count a request's answer and write its access-log line (with the request id of the context)."""
+    method = scope.get("method")
+    route = route_template(scope)
+    requests, duration = _CHILDREN.get(method if method in _METHODS else "other", route, status)
+    requests.inc()
+    duration.observe(elapsed)
+    if access_log_enabled and access_log.isEnabledFor(logging.INFO):
+        _log_access(scope, route, status, elapsed)
+
+
+def observe_answer_below(scope: Scope, status: int, started: float, *, access_log_enabled: bool) -> str:
+    """A request answered by the server's protocol, below the app, observed as the app's are; its id, for the
+    response. ``scope``: as much of one as the protocol read (none of the head, part of it, or all of it);
+    ``started``: the :func:`~time.perf_counter` time it began to wait for the head."""
+    request_id = request_id_of(scope)
+    token = _request_id.set(request_id)
+    try:
+        _observe(scope, status, perf_counter() - started, access_log_enabled=access_log_enabled)
+    finally:
+        _request_id.reset(token)
+    return request_id
+
+
 class RequestObserver:
     def __init__(self, app: ASGIApp, *, access_log_enabled: bool) -> None:
         self.app = app
         self.access_log_enabled = access_log_enabled
-        self._children = _Children()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         started = perf_counter()
-        request_id = _incoming_id(scope["headers"]) or new_request_id()
-        scope[REQUEST_ID] = request_id
+        request_id = request_id_of(scope)
         echoed = (REQUEST_ID_HEADER, request_id.encode("latin-1"))
         status = _NO_RESPONSE
 
@@ -121,22 +161,19 @@ class RequestObserver:
         try:
             await self.app(scope, receive, observed_send)
         finally:
-            elapsed = perf_counter() - started
-            method = scope["method"]
-            route = route_template(scope)
-            requests, duration = self._children.get(method if method in _METHODS else "other", route, status)
-            requests.inc()
-            duration.observe(elapsed)
-            if self.access_log_enabled and access_log.isEnabledFor(logging.INFO):
-                _log_access(scope, route, status, elapsed)
+            # What the client got: the protocol's answer if it gave one (whatever the app did after).
+            answered = scope.get(ANSWERED_BELOW, status)
+            _observe(scope, answered, perf_counter() - started, access_log_enabled=self.access_log_enabled)
             _request_id.reset(token)
 
 
 def _log_access(scope: Scope, route: str, status: int, elapsed: float) -> None:
     # The raw path, never the query string: a client may put anything in a query, and the raw path cannot hold a
     # line break (the HTTP parser refuses one), so a line cannot be forged through it.
+    # A head the protocol refused before it was whole has neither method nor path.
     raw_path = scope.get("raw_path")
-    path = raw_path.decode("latin-1") if raw_path is not None else scope["path"]
+    path = raw_path.decode("latin-1") if raw_path is not None else scope.get("path", "-")
+    method = scope.get("method", "-")
     client = scope.get("client")
     address = client[0] if client else "-"
     caller = scope.get(CALLER)
@@ -144,13 +181,13 @@ def _log_access(scope: Scope, route: str, status: int, elapsed: float) -> None:
     access_log.info(
         '%s "%s %s" %d %.3fms caller=%s',
         address,
-        scope["method"],
+        method,
         path,
         status,
         milliseconds,
         caller or "-",
         extra={
-            "method": scope["method"],
+            "method": method,
             "path": path,
             "route": route,
             "status": status,
