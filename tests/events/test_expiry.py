@@ -8,6 +8,8 @@ The tests act with the organization's API key (Digest), which the moving clock d
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
@@ -24,6 +26,20 @@ EXPIRED = "ORG_SERVICE_ACCOUNT_SECRETS_EXPIRED"
 NO_LONGER_EXPIRING = "ORG_SERVICE_ACCOUNT_SECRETS_NO_LONGER_EXPIRING"
 NO_LONGER_EXPIRED = "ORG_SERVICE_ACCOUNT_SECRETS_NO_LONGER_EXPIRED"
 EXPIRY_TYPES = [EXPIRING, EXPIRED, NO_LONGER_EXPIRING, NO_LONGER_EXPIRED]
+
+
+@dataclass(frozen=True)
+class Org:
+    """An organization, and a client acting with its API key (which the moving clock does not expire)."""
+
+    id: str
+    key: AtlasClient
+
+
+@pytest.fixture
+async def org(client: AtlasClient) -> Org:
+    org_id = await client.create_org()
+    return Org(org_id, reader_of(client))  # the owner's secret: a year
 
 
 async def account(client: AtlasClient, org_id: str, hours: int, name: str = "robot") -> dict[str, Any]:
@@ -50,9 +66,8 @@ async def runs(watch: EventWatch, times: int = 1) -> int:
     return recorded
 
 
-async def test_each_transition_once(client: AtlasClient, clock: FrozenClock) -> None:
-    org_id = await client.create_org()
-    key = reader_of(client)  # the owner's secret: a year
+async def test_each_transition_once(client: AtlasClient, clock: FrozenClock, org: Org) -> None:
+    org_id, key = org.id, org.key
     watch = event_watch(client.state)
     made = await account(key, org_id, 30 * 24)  # 30 days
     client_id, secret_id = made["clientId"], made["secrets"][0]["id"]
@@ -83,9 +98,8 @@ async def test_each_transition_once(client: AtlasClient, clock: FrozenClock) -> 
     assert [e["created"] for e in events] == ["2026-02-07T12:00:00Z", "2026-02-14T12:00:00Z", "2026-02-14T12:00:00Z"]
 
 
-async def test_leaving_the_window_when_the_account_goes(client: AtlasClient, clock: FrozenClock) -> None:
-    org_id = await client.create_org()
-    key = reader_of(client)
+async def test_leaving_the_window_when_the_account_goes(client: AtlasClient, clock: FrozenClock, org: Org) -> None:
+    org_id, key = org.id, org.key
     watch = event_watch(client.state)
     made = await account(key, org_id, 48)  # inside the window from the start
     assert await runs(watch) == 1
@@ -96,11 +110,10 @@ async def test_leaving_the_window_when_the_account_goes(client: AtlasClient, clo
     assert [e["eventTypeName"] for e in await expiry_events(key, org_id)] == [EXPIRING, NO_LONGER_EXPIRING]
 
 
-async def test_a_replaced_secret(client: AtlasClient, clock: FrozenClock) -> None:
+async def test_a_replaced_secret(client: AtlasClient, clock: FrozenClock, org: Org) -> None:
     """Rotation: a new secret brings the old one within 7 days (Atlas's rule), so the old one is expiring; once it
     is deleted, the account's secrets are no longer expiring."""
-    org_id = await client.create_org()
-    key = reader_of(client)
+    org_id, key = org.id, org.key
     watch = event_watch(client.state)
     made = await account(key, org_id, 90 * 24)
     client_id, old_id = made["clientId"], made["secrets"][0]["id"]
@@ -121,9 +134,8 @@ async def test_a_replaced_secret(client: AtlasClient, clock: FrozenClock) -> Non
     ]
 
 
-async def test_expired_unseen_is_reported_expired_only(client: AtlasClient, clock: FrozenClock) -> None:
-    org_id = await client.create_org()
-    key = reader_of(client)
+async def test_expired_unseen_is_reported_expired_only(client: AtlasClient, clock: FrozenClock, org: Org) -> None:
+    org_id, key = org.id, org.key
     watch = event_watch(client.state)
     await account(key, org_id, 10 * 24)
     clock.advance(days=11)  # the watch did not run while it was expiring
@@ -131,9 +143,8 @@ async def test_expired_unseen_is_reported_expired_only(client: AtlasClient, cloc
     assert [e["eventTypeName"] for e in await expiry_events(key, org_id)] == [EXPIRED]
 
 
-async def test_the_window_is_a_setting(client: AtlasClient, clock: FrozenClock) -> None:
-    org_id = await client.create_org()
-    key = reader_of(client)
+async def test_the_window_is_a_setting(client: AtlasClient, clock: FrozenClock, org: Org) -> None:
+    org_id, key = org.id, org.key
     await account(key, org_id, 48)
     narrow = EventWatch(client.state.db, clock, warning=timedelta(days=1), retention=timedelta(days=730))
     assert await runs(narrow) == 0
@@ -144,9 +155,8 @@ async def test_the_window_is_a_setting(client: AtlasClient, clock: FrozenClock) 
     assert [e["eventTypeName"] for e in await expiry_events(key, org_id)] == [EXPIRING, NO_LONGER_EXPIRING]
 
 
-async def test_retention(client: AtlasClient, clock: FrozenClock) -> None:
-    org_id = await client.create_org()
-    key = reader_of(client)  # three events at the epoch
+async def test_retention(client: AtlasClient, clock: FrozenClock, org: Org) -> None:
+    org_id, key = org.id, org.key  # three events at the epoch
     watch = EventWatch(client.state.db, clock, warning=timedelta(0), retention=timedelta(days=730))
     clock.advance(days=1)
     await key.create_project(org_id)  # one a day later
@@ -162,26 +172,34 @@ async def test_retention(client: AtlasClient, clock: FrozenClock) -> None:
     assert remaining == ["GROUP_CREATED"]
 
 
+@dataclass(frozen=True)
+class TwoInstances:
+    """The expiry watches of two instances, each with its own connection pool on one PostgreSQL database."""
+
+    one: EventWatch
+    two: EventWatch
+
+
 @pytest.fixture
-async def second_instance(postgresql_url: str) -> Any:
-    """Another instance's connection pool on the same PostgreSQL database."""
-    other = Database(postgresql_url)
-    yield other
-    await other.dispose()
-
-
-async def test_two_instances_report_each_transition_once(
-    client: AtlasClient, clock: FrozenClock, database_url: str, second_instance: Database
-) -> None:
+async def instances(
+    client: AtlasClient, clock: FrozenClock, database_url: str, postgresql_url: str
+) -> AsyncIterator[TwoInstances]:
     if not database_url.startswith("postgresql"):
         pytest.skip("several instances share PostgreSQL")
-    org_id = await client.create_org()
-    key = reader_of(client)
     one = event_watch(client.state)
-    two = EventWatch(second_instance, clock, warning=one.warning, retention=one.retention)
+    other = Database(postgresql_url)
+    try:
+        yield TwoInstances(one, EventWatch(other, clock, warning=one.warning, retention=one.retention))
+    finally:
+        await other.dispose()
+
+
+async def test_two_instances_report_each_transition_once(instances: TwoInstances, clock: FrozenClock, org: Org) -> None:
+    org_id, key = org.id, org.key
     made = await account(key, org_id, 30 * 24)
 
     async def both(times: int = 4) -> None:
+        one, two = instances.one, instances.two
         for _ in range(times):
             await asyncio.gather(one.run_once(), two.run_once(), one.run_once(), two.run_once())
 
@@ -201,19 +219,12 @@ async def test_two_instances_report_each_transition_once(
     ]
 
 
-async def test_one_instance_at_a_time(
-    client: AtlasClient, clock: FrozenClock, database_url: str, second_instance: Database
-) -> None:
-    if not database_url.startswith("postgresql"):
-        pytest.skip("several instances share PostgreSQL")
-    org_id = await client.create_org()
-    key = reader_of(client)
-    one = event_watch(client.state)
-    two = EventWatch(second_instance, clock, warning=one.warning, retention=one.retention)
-    await account(key, org_id, 48)
+async def test_one_instance_at_a_time(instances: TwoInstances, client: AtlasClient, org: Org) -> None:
+    one, two = instances.one, instances.two
+    await account(org.key, org.id, 48)
     async with client.state.db.unit_of_work() as session:
         assert await one._lock(session)  # instance one is running
         assert await two.run_once() is None  # so two skips this run
     assert await runs(two) == 1
     assert await runs(one) == 0
-    assert [e["eventTypeName"] for e in await expiry_events(key, org_id)] == [EXPIRING]
+    assert [e["eventTypeName"] for e in await expiry_events(org.key, org.id)] == [EXPIRING]
