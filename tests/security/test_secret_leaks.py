@@ -6,6 +6,7 @@ value itself, its random part, its base64 and hex forms, a token's signature."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -136,17 +137,32 @@ async def exercise(client: AtlasClient, clock: FrozenClock) -> tuple[dict[str, s
     return secrets, seen
 
 
-async def test_no_secret_in_logs_bodies_or_database(
-    client: AtlasClient, clock: FrozenClock, caplog: pytest.LogCaptureFixture, database_url: str
-) -> None:
+LOUD = ("atlas_sa", "sqlalchemy", "sqlalchemy.engine", "uvicorn", "httpx", "asyncio")
+
+
+@pytest.fixture
+def every_logger_at_debug(caplog: pytest.LogCaptureFixture) -> Iterator[pytest.LogCaptureFixture]:
+    """The loggers that could see a secret at DEBUG, captured; each one's level, handlers, propagation and state as
+    they were afterwards, so that no later test depends on this one having run."""
+    loggers = [logging.getLogger(name) for name in LOUD]
+    saved = [(logger.level, list(logger.handlers), logger.propagate, logger.disabled) for logger in loggers]
     caplog.set_level(logging.DEBUG)
-    for name in ("atlas_sa", "sqlalchemy", "sqlalchemy.engine", "uvicorn", "httpx", "asyncio"):
-        logging.getLogger(name).setLevel(logging.DEBUG)
+    for logger in loggers:
+        logger.setLevel(logging.DEBUG)
     try:
-        secrets, responses = await exercise(client, clock)
+        yield caplog
     finally:
-        for name in ("atlas_sa", "sqlalchemy", "sqlalchemy.engine", "uvicorn", "httpx", "asyncio"):
-            logging.getLogger(name).setLevel(logging.NOTSET)
+        for logger, (level, handlers, propagate, disabled) in zip(loggers, saved, strict=True):
+            logger.setLevel(level)
+            logger.handlers[:] = handlers
+            logger.propagate, logger.disabled = propagate, disabled
+
+
+async def test_no_secret_in_logs_bodies_or_database(
+    client: AtlasClient, clock: FrozenClock, every_logger_at_debug: pytest.LogCaptureFixture, database_url: str
+) -> None:
+    caplog = every_logger_at_debug
+    secrets, responses = await exercise(client, clock)
     assert len(caplog.records) > 0, "DEBUG logging was captured"
     logs = "\n".join(f"{r.getMessage()} {r.args!r} {r.exc_text or ''}" for r in caplog.records).encode()
     assert_absent(logs, secrets, "the logs")
