@@ -27,7 +27,7 @@ import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import ValidationError
 from pydantic_core import ErrorDetails
@@ -70,15 +70,24 @@ class Origins:
     file_keys: frozenset[str]
 
     def name(self, field: str) -> str:
-        if field in self.options:
+        source = self.source(field)
+        if source == "option":
             return "--" + field.replace("_", "-")
+        if source == "file":
+            return f"{field} in {self.file}"
+        return PREFIX + field.upper()
+
+    def source(self, field: str) -> Literal["option", "environment", "file", "default"]:
+        """Which source gave ``field`` its value, highest first (the module docstring's order)."""
+        if field in self.options:
+            return "option"
         variable = PREFIX + field.upper()
         # The environment source matches names without regard to case, as the shell's users expect.
         if any(name.upper() == variable for name in os.environ):
-            return variable
+            return "environment"
         if field in self.file_keys:
-            return f"{field} in {self.file}"
-        return variable
+            return "file"
+        return "default"
 
 
 def load(options: Mapping[str, object], config_file: Path | None = None) -> Loaded:

@@ -385,4 +385,7 @@ def version() -> None:
 
 
 def main() -> None:
+    from atlas_sa.cli.operate import register  # noqa: PLC0415 - its commands import this module's helpers
+
+    register(app, unless_running=sys.argv[1:2])
     sys.exit(app())

@@ -11,10 +11,11 @@ from starlette.responses import Response
 
 from atlas_sa.audit.dependencies import Recorder
 from atlas_sa.identity.caller import Caller
-from atlas_sa.kit.pagination import PageRequest, paginated, paging_with_count, self_link
+from atlas_sa.kit.pagination import PageRequest, paginated, paging_with_count
 from atlas_sa.kit.rendering import no_content, ok
 from atlas_sa.kit.routing import atlas_router, request_session
 from atlas_sa.kit.state import app_state
+from atlas_sa.kit.urls import public_base
 from atlas_sa.models import Project
 from atlas_sa.orgs.endpoints import ORGS_VERSION
 from atlas_sa.orgs.repository import OrgRepository
@@ -38,12 +39,17 @@ Paging = Annotated[PageRequest, Depends(paging_with_count)]
 
 
 def group_schema(request: Request, project: Project) -> Group:
+    return group_document(public_base(request), project)
+
+
+def group_document(base: str, project: Project) -> Group:
+    """The project as the API shows it, its link starting at ``base`` (the CLI passes the issuer URL)."""
     return Group.model_validate(
         {
             "clusterCount": 0,
             "created": project.created_at,
             "id": project.id,
-            "links": self_link(request, f"/api/atlas/v2/groups/{project.id}"),
+            "links": [{"href": f"{base}/api/atlas/v2/groups/{project.id}", "rel": "self"}],
             "name": project.name,
             "orgId": project.org_id,
             "tags": [],

@@ -1,0 +1,28 @@
+"""The operator's commands: everyday work on the database without HTTP (docs/operating.md).
+
+Each group is a module with its own ``typer.Typer``; :mod:`atlas_sa.cli.operate.shared` holds what they share.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import typer
+
+
+def register(app: typer.Typer, *, unless_running: Sequence[str] = ()) -> None:
+    """Add the operator's command groups to ``atlas-sa``, unless ``unless_running`` (the first argument) names one
+    of ``app``'s own commands: the groups import every feature's services and endpoints, half a second of CPU at
+    every start that ``serve``, ``db`` or ``--version`` would spend for nothing."""
+    own = {
+        command.name or getattr(command.callback, "__name__", "").replace("_", "-")
+        for command in app.registered_commands
+    }
+    own |= {group.name for group in app.registered_groups if group.name}
+    if own.intersection(unless_running):
+        return
+    from atlas_sa.cli.operate import config, orgs, projects  # noqa: PLC0415 - they use atlas_sa.cli.main's helpers
+
+    app.add_typer(orgs.app, name="orgs")
+    app.add_typer(projects.app, name="projects")
+    app.add_typer(config.app, name="config")
