@@ -94,6 +94,11 @@ class Settings(BaseSettings):
     # long events are kept before it purges them. It reports secrets entering ``secret_expiry_warning_days``.
     event_watch_interval_seconds: float = Field(default=60.0, ge=0)
     event_retention_days: int = Field(default=730, ge=1, le=36500)
+    # A seed file (atlas_sa.onboarding.seed) that ``serve`` applies at start, after migrations, before listening.
+    seed: FilePath | None = None
+    # Seeds name fixed secrets and API keys, known to whoever reads the file: the production profile refuses them
+    # unless this says they are meant (a CI stand-in run with production settings).
+    allow_fixed_credentials: bool = False
 
     @classmethod
     def settings_customise_sources(

@@ -45,13 +45,16 @@ async def create_api_key(
     roles: Iterable[str],
     description: str,
     events: EventRecorder,
+    *,
+    fixed: tuple[str, str] | None = None,
 ) -> tuple[str, str]:
     """A new API key of ``org_id`` with the given org roles; returns ``(public_key, private_key)``.
 
     Raises 404 ``ORG_NOT_FOUND`` for an unknown organization, 400 ``MISSING_ATTRIBUTE`` without roles,
     400 ``INVALID_ENUM_VALUE`` for a role that is not an org role, 400 ``INVALID_ATTRIBUTE`` for a description
     that is empty or longer than 250 characters. Never commits: the caller's unit of work does. Records
-    ``API_KEY_CREATED``.
+    ``API_KEY_CREATED``. ``fixed``: the ``(public_key, private_key)`` to store instead of new ones (a seed's,
+    :mod:`atlas_sa.onboarding.seed`, which checks their form and that the public key is free).
     """
     role_list = sorted(set(roles))
     if not role_list:
@@ -64,13 +67,16 @@ async def create_api_key(
     if await OrgRepository(session).get(org_id) is None:
         raise OrgNotFound(org_id)
     repository = ApiKeyRepository(session)
-    for _ in range(_PUBLIC_KEY_ATTEMPTS):
-        public_key = new_public_key()
-        if await repository.get_by_public_key(public_key) is None:
-            break
+    if fixed is not None:
+        public_key, private_key = fixed
     else:
-        raise RuntimeError("could not draw an unused API public key")
-    private_key = str(uuid.uuid4())
+        for _ in range(_PUBLIC_KEY_ATTEMPTS):
+            public_key = new_public_key()
+            if await repository.get_by_public_key(public_key) is None:
+                break
+        else:
+            raise RuntimeError("could not draw an unused API public key")
+        private_key = str(uuid.uuid4())
     now = clock.now()
     row = ApiKey(
         id=new_object_id(now.timestamp()),

@@ -189,6 +189,9 @@ def serve(
         bool | None,
         typer.Option("--tls-dev", help="Serve HTTPS with a development CA kept beside the database; prints its file."),
     ] = None,
+    seed: Annotated[
+        Path | None, typer.Option(help="Seed file (TOML) to apply at start, after migrations (docs/ci.md).")
+    ] = None,
 ) -> None:
     """Apply pending migrations, then serve the API."""
     import uvicorn  # noqa: PLC0415 - the server is needed only by this command
@@ -205,14 +208,25 @@ def serve(
         tls_cert=tls_cert,
         tls_key=tls_key,
         tls_dev=tls_dev,
+        seed=seed,
     )
     configure_logging(settings.log_level, settings.log_format)
     if settings.log_format == "json":
         _json_log.set()
     if settings.opentelemetry and importlib.util.find_spec("opentelemetry.sdk") is None:
         fail("ATLAS_SA_OPENTELEMETRY needs the OpenTelemetry SDK: install atlas-sa with its otel extra", 2)
+    seeding = None
+    if settings.seed is not None:
+        from atlas_sa.cli.seed import load_seed  # noqa: PLC0415 - only with a seed
+
+        # Checked before anything is written: a bad file leaves the database as it was, even uncreated.
+        seeding = settings.seed, load_seed(settings, settings.seed)
     https = https_files(settings)
     migrate(settings)
+    if seeding is not None:
+        from atlas_sa.cli.seed import apply_at_start  # noqa: PLC0415
+
+        say(apply_at_start(settings, *seeding))
     started = run_with_keys(settings, start_up(settings))
     sockets = [bind_socket(settings.host, settings.port)]
     if settings.metrics_port is not None:
@@ -385,6 +399,10 @@ def version() -> None:
 
 
 def main() -> None:
+    from atlas_sa.cli.seed import register as register_seed  # noqa: PLC0415 - it uses this module's helpers
+
+    # First: `seed` and `reset` are then this app's own commands, for which the operator's groups are not loaded.
+    register_seed(app)
     from atlas_sa.cli.operate import register  # noqa: PLC0415 - its commands import this module's helpers
 
     register(app, unless_running=sys.argv[1:2])

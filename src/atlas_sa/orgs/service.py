@@ -36,16 +36,16 @@ class OrgService:
             raise OrgNotFound(org_id)
         return org
 
-    async def create(self, caller: Principal, name: str) -> Organization:
+    async def create(self, caller: Principal, name: str, *, org_id: str | None = None) -> Organization:
         """createOrganization. Only the local system (the CLI) or a credential holding ``ORG_OWNER`` in its own
         organization may create organizations (Atlas requires Organization Owner of the requesting org). The
         creator gains no access to the new organization: its first credential is the ``serviceAccount`` the request
-        may carry (:mod:`atlas_sa.onboarding`)."""
+        may carry (:mod:`atlas_sa.onboarding`). ``org_id``: a fixed id (a seed's, :mod:`atlas_sa.onboarding.seed`)."""
         if not (caller.is_system or "ORG_OWNER" in caller.org_roles):
             raise UserUnauthorized
         now = self.clock.now()
         org = Organization(
-            id=new_object_id(now.timestamp()),
+            id=org_id or new_object_id(now.timestamp()),
             name=name,
             created_at=now,
             api_access_list_required=False,

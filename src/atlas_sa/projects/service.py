@@ -38,12 +38,13 @@ class ProjectService:
             raise GroupNotFound(group_id)
         return project
 
-    async def create(self, caller: Principal, name: str, org_id: str) -> Project:
-        """createProject (Organization Project Creator). Names are unique within an organization: 409."""
+    async def create(self, caller: Principal, name: str, org_id: str, *, group_id: str | None = None) -> Project:
+        """createProject (Organization Project Creator). Names are unique within an organization: 409. ``group_id``:
+        a fixed id (a seed's, :mod:`atlas_sa.onboarding.seed`)."""
         org = await self.orgs.require(org_id)
         authorize(caller, Requirement.ORG_GROUP_CREATOR, org.id)
         now = self.clock.now()
-        project = Project(id=new_object_id(now.timestamp()), org_id=org.id, name=name, created_at=now)
+        project = Project(id=group_id or new_object_id(now.timestamp()), org_id=org.id, name=name, created_at=now)
         try:
             await self.projects.add(project)
         except DuplicateProjectName:

@@ -76,6 +76,8 @@ class NewAccount:
     roles: Sequence[str]
     secret_expires_after_hours: int | None
     without_initial_secret: bool = False
+    # A fixed 24-hex id (its client id is ``mdb_sa_id_`` + it): a seed's (atlas_sa.onboarding.seed); else a new one.
+    object_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -223,7 +225,7 @@ class ServiceAccountService:
         if await self.accounts.count_in_org(org.id) >= MAX_SERVICE_ACCOUNTS_PER_ORG:
             raise MaxServiceAccountsPerOrgExceeded(org.id, MAX_SERVICE_ACCOUNTS_PER_ORG)
         now = self.clock.now()
-        object_id = new_object_id(now.timestamp())
+        object_id = request.object_id or new_object_id(now.timestamp())
         account = ServiceAccount(
             id=object_id,
             client_id=new_client_id(object_id),
@@ -255,6 +257,30 @@ class ServiceAccountService:
         await self.accounts.add_secret(secret)
         await self.accounts.cap_secret_expiry(account.id, now + ROTATION_WINDOW, except_id=secret.id)
         return IssuedSecret(secret, value)
+
+    async def add_given_secret(
+        self, account: ServiceAccount, value: str, expires_at: datetime, *, secret_id: str | None = None
+    ) -> IssuedSecret:
+        """A secret whose value the local system chose (a seed's, :mod:`atlas_sa.onboarding.seed`), stored hashed
+        as every secret is, with its event. At most 2 per account, as createOrgSecret; unlike it, the others keep
+        their expiry: a seed declares each secret's, and reapplying it must change nothing. The caller checks the
+        value's form and the expiry against the organization's bounds."""
+        if await self.accounts.count_secrets(account.id) >= MAX_SECRETS_PER_SERVICE_ACCOUNT:
+            raise MaxSecretsPerServiceAccountExceeded(account.client_id, MAX_SECRETS_PER_SERVICE_ACCOUNT)
+        now = self.clock.now()
+        secret = ServiceAccountSecret(
+            id=secret_id or new_object_id(now.timestamp()),
+            service_account_id=account.id,
+            secret_hash=self.hasher.hash_secret(value),
+            last_four=value[-4:],
+            created_at=now,
+            expires_at=expires_at,
+            last_used_at=None,
+        )
+        await self.accounts.add_secret(secret)
+        issued = IssuedSecret(secret, value)
+        await self._record_secret_added(account, issued)
+        return issued
 
     async def _create_secret(self, org: Organization, account: ServiceAccount, hours: int) -> IssuedSecret:
         """``account`` is locked by the caller, so two concurrent creates cannot both pass the count."""

@@ -1,0 +1,136 @@
+"""``atlas-sa seed apply FILE``, ``atlas-sa reset [--seed FILE]``, and the seed of ``serve --seed`` (``docs/ci.md``).
+
+Exit codes: 0 done; 1 the database refused (an entry it holds otherwise, a master key that is not its own, an
+unreachable database); 2 a bad seed file (one line per bad entry, naming it), bad settings, or a refusal of the
+production profile. Whatever fails, nothing is written: the reset and the seed are one transaction.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from atlas_sa.cli.main import ConfigOption, DatabaseUrlOption, fail, load_key_settings, migrate, run_with_keys, safe_url
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncSession
+
+    from atlas_sa.kit.crypto import ServerKeys
+    from atlas_sa.onboarding.seed_file import Seed
+    from atlas_sa.settings import Settings
+
+app = typer.Typer(help="Seeds: a declared state (orgs, projects, accounts with fixed credentials) for CI.")
+
+JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON object: the database and what was created.")]
+_KINDS = {
+    "organizations": ("organization", "organizations"),
+    "projects": ("project", "projects"),
+    "serviceAccounts": ("service account", "service accounts"),
+    "secrets": ("secret", "secrets"),
+    "projectAssignments": ("project assignment", "project assignments"),
+    "accessListEntries": ("access-list entry", "access-list entries"),
+    "apiKeys": ("API key", "API keys"),
+}
+
+
+def register(main: typer.Typer) -> None:
+    main.add_typer(app, name="seed")
+    main.command("reset")(reset_command)
+
+
+def load_seed(settings: Settings, path: Path) -> Seed:
+    """The seed in ``path``, checked, and allowed by the profile; else the command ends with code 2."""
+    # Here, not at the top: every start of `atlas-sa` registers these commands; only theirs pay for the features.
+    from atlas_sa.onboarding.seed_file import SeedFileError, read_seed  # noqa: PLC0415
+
+    try:
+        seed = read_seed(path)
+    except SeedFileError as exc:
+        for line in exc.lines[:-1]:
+            typer.echo(f"atlas-sa: error: {line}", err=True)
+        fail(exc.lines[-1], 2)
+    fixed = next(seed.fixed_credentials(), None)
+    if fixed is not None and settings.profile == "production" and not settings.allow_fixed_credentials:
+        fail(
+            f"{path}: {fixed}: the production profile refuses fixed credentials, which whoever reads the seed "
+            "knows; set ATLAS_SA_ALLOW_FIXED_CREDENTIALS=true if this server is a CI stand-in",
+            2,
+        )
+    return seed
+
+
+def describe(created: Counter[str]) -> str:
+    if not created:
+        return "already applied, nothing changed"
+    made = [f"{created[kind]} {one if created[kind] == 1 else many}" for kind, (one, many) in _KINDS.items()]
+    return "created " + ", ".join(line for kind, line in zip(_KINDS, made, strict=True) if created[kind])
+
+
+def apply_at_start(settings: Settings, path: Path, seed: Seed) -> str:
+    """``serve --seed``: apply ``seed`` (migrations done, before listening); the line to tell the user."""
+    return f"seed {path}: {describe(_run(settings, path, seed, reset_first=False))}"
+
+
+def _run(settings: Settings, path: Path | None, seed: Seed | None, *, reset_first: bool) -> Counter[str]:
+    from atlas_sa.cli.credentials import run_claimed  # noqa: PLC0415 - see load_seed
+    from atlas_sa.kit.clock import SystemClock  # noqa: PLC0415
+    from atlas_sa.onboarding.seed import SeedConflict, apply_seed, reset  # noqa: PLC0415
+
+    async def work(session: AsyncSession, keys: ServerKeys) -> Counter[str]:
+        if reset_first:
+            await reset(session)
+        return Counter() if seed is None else await apply_seed(session, keys, SystemClock(), seed)
+
+    try:
+        return run_with_keys(settings, run_claimed(settings, work))
+    except SeedConflict as conflict:
+        fail(f"{path}: {conflict}; nothing was written (atlas-sa reset --seed FILE starts over)")
+
+
+def _report(path: Path | None, created: Counter[str], as_json: bool, database: str, said: str) -> None:
+    if as_json:
+        document = {"database": database, "seed": None if path is None else str(path), "created": dict(created)}
+        typer.echo(json.dumps(document))
+    else:
+        typer.echo(said + ("" if path is None else f"; seed {path}: {describe(created)}"))
+
+
+@app.command("apply")
+def seed_apply(
+    file: Annotated[Path, typer.Argument(help="The seed file (TOML, docs/ci.md).")],
+    as_json: JsonOption = False,
+    database_url: DatabaseUrlOption = None,
+    config_file: ConfigOption = None,
+) -> None:
+    """Create what the seed declares and the database lacks; a second run changes nothing."""
+    settings = load_key_settings(config_file, database_url=database_url)
+    seed = load_seed(settings, file)
+    migrate(settings)
+    database = safe_url(settings.database_url)
+    created = _run(settings, file, seed, reset_first=False)
+    _report(file, created, as_json, database, f"applied to {database}")
+
+
+def reset_command(
+    seed_file: Annotated[
+        Path | None, typer.Option("--seed", help="Apply this seed file after emptying, in the same transaction.")
+    ] = None,
+    force: Annotated[bool, typer.Option("--force", help="Reset under the production profile too.")] = False,
+    as_json: JsonOption = False,
+    database_url: DatabaseUrlOption = None,
+    config_file: ConfigOption = None,
+) -> None:
+    """Empty the database (every organization, account, key, token and event; the master key's check and the
+    signing keys stay), then apply --seed. For a stopped server on SQLite: a running one keeps its caches."""
+    settings = load_key_settings(config_file, database_url=database_url)
+    if settings.profile == "production" and not force:
+        fail("reset deletes everything: under the production profile it needs --force", 2)
+    seed = None if seed_file is None else load_seed(settings, seed_file)
+    migrate(settings)
+    database = safe_url(settings.database_url)
+    created = _run(settings, seed_file, seed, reset_first=True)
+    _report(seed_file, created, as_json, database, f"emptied {database}")
