@@ -100,7 +100,8 @@ def test_apply_twice_reset_and_reseed(url: str, tmp_path: Path) -> None:
     assert conflict.returncode == 1
     assert conflict.stderr == (
         f"atlas-sa: error: {other}: orgs[0].serviceAccounts[1].roles: the database holds this entry with the roles "
-        "['ORG_MEMBER'], the seed says ['ORG_READ_ONLY']; nothing was written (atlas-sa reset --seed FILE starts over)\n"
+        "['ORG_MEMBER'], the seed says ['ORG_READ_ONLY']; nothing was written "
+        "(atlas-sa reset --seed FILE starts over)\n"
     )
     assert dump(url) == seeded, "a bad file or a conflict changes nothing"
 

@@ -17,7 +17,7 @@ from tests.support.client import accept
 
 EXAMPLE = Path(__file__).parents[2] / "examples" / "seed.toml"
 
-USER_TESTS = '''
+USER_TESTS = """
 import httpx
 import pytest
 
@@ -55,7 +55,7 @@ def test_a_server_of_its_own() -> None:
         assert account.roles == ("ORG_OWNER",)
     with pytest.raises(httpx.ConnectError):
         httpx.get(f"{server.base_url}/healthz")
-'''
+"""
 
 
 def test_a_users_suite(tmp_path: Path) -> None:
@@ -64,7 +64,19 @@ def test_a_users_suite(tmp_path: Path) -> None:
     (tmp_path / "test_with_atlas_sa.py").write_text(USER_TESTS)
     environment = {name: value for name, value in os.environ.items() if not name.startswith(("PYTEST_", "CI"))}
     result = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-W", "error", str(tmp_path)],
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "-p",
+            "no:asyncio",
+            "-W",
+            "error",
+            str(tmp_path),
+        ],
         cwd=tmp_path,
         env=environment,
         capture_output=True,
