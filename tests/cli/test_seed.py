@@ -121,9 +121,7 @@ def test_apply_twice_reset_and_reseed(url: str, tmp_path: Path) -> None:
 
 def test_serve_seed_twice(url: str) -> None:
     with live_server(url, args=["--seed", str(EXAMPLE)], env=KEY) as server:
-        server.stop()
-        assert server.process.stderr is not None
-        said = server.process.stderr.read().decode()
+        said = server.log()
     assert f"seed {EXAMPLE}: created 1 organization, 1 project, 2 service accounts, 2 secrets" in said
     seeded = dump(url)
     # The setting, this time, rather than the option.
@@ -141,9 +139,7 @@ def test_serve_seed_twice(url: str) -> None:
                 assert client.get(f"/api/atlas/v2{path}", headers=bearer).status_code == 200
             digest = httpx.DigestAuth(API_KEY["publicKey"], API_KEY["privateKey"])
             assert client.get(f"/api/atlas/v2/orgs/{ORG['id']}/settings", auth=digest).json() == ORG["settings"]
-        server.stop()
-        assert server.process.stderr is not None
-        assert f"seed {EXAMPLE}: already applied, nothing changed" in server.process.stderr.read().decode()
+        assert f"seed {EXAMPLE}: already applied, nothing changed" in server.log()
 
 
 def test_production_refuses_fixed_credentials_unless_allowed(tmp_path: Path) -> None:
