@@ -16,7 +16,7 @@ from starlette.types import ASGIApp
 from atlas_sa import __version__, health
 from atlas_sa.access_lists import endpoints as access_lists
 from atlas_sa.auth import endpoints as oauth
-from atlas_sa.auth.cache import auth_caches
+from atlas_sa.auth.core import build_auth_core
 from atlas_sa.auth.dependencies import RequestAuthenticator
 from atlas_sa.auth.fastpath import token_route
 from atlas_sa.events import endpoints as events
@@ -87,6 +87,9 @@ def create_app(
     db = database or Database(settings.database_url, pool_size=settings.db_pool_size)
     keys = keys or ServerKeys.from_settings(settings)
     state = AppState(settings=settings, db=db, clock=clock or SystemClock(), keys=keys)
+    # Built here, once, before any request: every request meets the same key ring, caches, buckets and batchers,
+    # and the lockouts are subscribed to the invalidation bus before its listener starts.
+    core = build_auth_core(state)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -99,6 +102,7 @@ def create_app(
                 watch.cancel()
                 with suppress(asyncio.CancelledError):
                     await watch
+            await core.close()
             await state.bus.stop()
             if database is None:
                 await db.dispose()
@@ -112,11 +116,13 @@ def create_app(
         telemetry=_telemetry(settings, tracer_provider),
     )
     app.state.atlas = state
+    # The OAuth endpoints read it here (atlas_sa.auth.core.auth_core).
+    app.state.auth = core
     # What ``identity.caller.Caller`` calls: features declare the dependency, auth implements it.
-    authenticator: Authenticator = RequestAuthenticator(state)
+    authenticator: Authenticator = RequestAuthenticator(state, core)
     app.state.authenticator = authenticator
     # The service-account views the read fast path serves, kept and invalidated with the authentication caches.
-    views: ViewStore = auth_caches(state)
+    views: ViewStore = core.caches
     app.state.views = views
     app.observed = (state, settings.access_log)
     install_error_handlers(app)

@@ -17,7 +17,8 @@ from fastapi import FastAPI
 from sqlalchemy import event
 
 from atlas_sa.app import create_app
-from atlas_sa.auth.bruteforce import KNOWN_REFRESH_SECONDS, TOPIC, Lockout, lockouts
+from atlas_sa.auth.bruteforce import KNOWN_REFRESH_SECONDS, TOPIC, Lockout, Lockouts
+from atlas_sa.auth.core import AuthCore
 from atlas_sa.kit.clock import FrozenClock
 from atlas_sa.kit.db import Database
 from atlas_sa.kit.state import AppState
@@ -55,9 +56,14 @@ def state_of(app: Any) -> AppState:
     return state
 
 
+def lockouts(app: Any) -> Lockouts:
+    core: AuthCore = app.state.auth
+    return core.guard.lockouts
+
+
 async def until_complete(app: Any) -> None:
     """Until the app's lockouts are complete in memory (on PostgreSQL: listening, and read back once)."""
-    held = lockouts(state_of(app))
+    held = lockouts(app)
     deadline = time.monotonic() + 5
     while not held.complete(0.0):
         assert time.monotonic() < deadline, "the lockouts were never read back"
@@ -245,7 +251,7 @@ async def test_reconnection_reads_the_lockouts_again(
         assert (await token(connect(app, ATTACKER), made.client_id, "wrong")).status_code == 401
     # What the listener does on reconnecting: announcements may have been lost, so memory is incomplete ...
     state.bus.emit_everything()
-    assert not lockouts(state).complete(0.0)
+    assert not lockouts(app).complete(0.0)
     # ... until the lockouts have been read back; meanwhile the table answers.
     assert_locked(await token(connect(app, ATTACKER), made.client_id, made.client_secret), 10)
     await until_complete(app)

@@ -14,7 +14,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from sqlalchemy import text
 
-from atlas_sa.auth.ratelimits import bucket_store
+from atlas_sa.auth.core import AuthCore
 from atlas_sa.kit.buckets import PURGE_SECONDS, MemoryBuckets
 from atlas_sa.kit.clock import FrozenClock
 from atlas_sa.kit.state import AppState
@@ -45,7 +45,8 @@ async def served(app: FastAPI) -> AsyncIterator[None]:
 async def state_size(app: FastAPI) -> int:
     """How many buckets the app's store holds: rows of the table, or entries in memory."""
     state: AppState = app.state.atlas
-    store = bucket_store(state)
+    core: AuthCore = app.state.auth
+    store = core.limits.store
     if isinstance(store, MemoryBuckets):
         return len(store)
     async with state.db.engine.connect() as connection:
@@ -70,7 +71,7 @@ async def flood_with_invented_ids(app: FastAPI, connect: ClientFactory, clock: F
 
     # From many addresses (each under its own budget), round after round: the state of a round is gone once its
     # buckets have refilled (PostgreSQL deletes the full rows; memory holds at most 64 buckets per policy).
-    memory = isinstance(bucket_store(app.state.atlas), MemoryBuckets)
+    memory = isinstance(app.state.auth.limits.store, MemoryBuckets)
     bound = 3 * 64 if memory else 20 * (1 + 2 * 10) + 1 + 2 * PER_ADDRESS
     for round_number in range(3):
         for address in range(20):

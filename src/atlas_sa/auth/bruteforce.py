@@ -1,15 +1,16 @@
 """Brute-force protection (RFC 6749 §2.3.1) for client authentication and Digest, on the buckets of
 :mod:`atlas_sa.auth.ratelimits`.
 
-Client authentication at the token, revocation and introspection endpoints and
-Digest authentication go through an :class:`AuthGuard`. Each failure takes a token from three buckets that refill
-over the lockout window: (client id, address), address, and client id. Once a (client id, address) has failed a few
-times, each further failure is answered after a delay; once any of the three is empty, attempts are refused with
-429 before the credential is even checked (so a lucky guess during a lockout gains nothing). The legitimate client
-is not locked out by someone else's failures: the (client id, address) and address buckets are the attacker's own,
-and the client-id bucket (a distributed attack on one client) is not consulted for an address that succeeded for
-that client in the last 24 hours. A success is remembered in a one-token bucket emptied at each recording, so
-"recently succeeded" lives in the same store as the buckets and is shared across instances on PostgreSQL.
+Client authentication at the token, revocation and introspection endpoints and Digest authentication go through the
+app's :class:`BruteForceGuard` (built once by ``create_app``, :mod:`atlas_sa.auth.core`), one :class:`AuthGuard` per
+attempt. Each failure takes a token from three buckets that refill over the lockout window: (client id, address),
+address, and client id. Once a (client id, address) has failed a few times, each further failure is answered after a
+delay; once any of the three is empty, attempts are refused with 429 before the credential is even checked (so a lucky
+guess during a lockout gains nothing). The legitimate client is not locked out by someone else's failures: the (client
+id, address) and address buckets are the attacker's own, and the client-id bucket (a distributed attack on one client)
+is not consulted for an address that succeeded for that client in the last 24 hours. A success is remembered in a
+one-token bucket emptied at each recording, so "recently succeeded" lives in the same store as the buckets and is shared
+across instances on PostgreSQL.
 
 **Where the guard looks** (:class:`Lockouts`). Successes are the hot path and failures are rare, so the guard asks
 the store only on failures. A failure takes its three tokens in one transaction; a bucket it leaves empty becomes a
@@ -32,7 +33,7 @@ import logging
 import math
 import time
 from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -44,17 +45,16 @@ from atlas_sa.auth.ratelimits import (
     GUARD_KINDS,
     KNOWN,
     KNOWN_ADDRESS_SECONDS,
+    Policies,
+    RateLimits,
     TokenRateLimited,
     bucket_key,
-    bucket_store,
-    now_seconds,
-    policies,
 )
 from atlas_sa.errors import RateLimitedTokenBucket
 from atlas_sa.kit.addresses import client_ip
 from atlas_sa.kit.buckets import BucketStore, Policy, SqlBuckets
 from atlas_sa.kit.events import ALL
-from atlas_sa.kit.state import AppState, app_state
+from atlas_sa.kit.state import AppState
 
 if TYPE_CHECKING:
     from atlas_sa.auth.service import ClientCredentials
@@ -120,10 +120,11 @@ class Lockout:
 class Lockouts:
     """The brute-force state one instance keeps in memory: the failure buckets that are empty (learned from its own
     failures, from other instances' announcements, or read back from the store), and when it last recorded each
-    (client, address) success in the store. One per app (:func:`lockouts`)."""
+    (client, address) success in the store. One per app, in its :class:`BruteForceGuard`."""
 
-    def __init__(self, state: AppState, store: BucketStore) -> None:
+    def __init__(self, state: AppState, store: BucketStore, table: Policies) -> None:
         self._state = state
+        self._policies = table
         self._locked: dict[str, Lockout] = {}
         self._recorded: dict[str, float] = {}
         # At most this many lockouts in memory. Past it, the ended ones go (looked for at most once per lockout
@@ -214,7 +215,7 @@ class Lockouts:
         connected meanwhile (it was listening before the read began, so a lockout committed later is announced)."""
         assert self._shared is not None
         generation = self._generation
-        table = policies(self._state)
+        table = self._policies
         by_bucket = {
             "pair": table.failures_per_pair,
             "address": table.failures_per_address,
@@ -229,7 +230,7 @@ class Lockouts:
             return
         finally:
             self._resync = None
-        now = now_seconds(self._state)
+        now = self._state.clock.now().timestamp()
         for key, tokens, at in rows:
             policy = by_bucket[key.split(":", 3)[2]]
             lockout = Lockout(tokens, at, policy.rate)
@@ -237,6 +238,14 @@ class Lockouts:
                 self.learn(key, lockout)
         if generation == self._generation:
             self._complete = True
+
+    async def close(self) -> None:
+        """Cancel a read-back in flight (the app's shutdown, before its database is disposed)."""
+        task, self._resync = self._resync, None
+        if task is not None:
+            task.cancel()
+            with suppress(asyncio.CancelledError):
+                await task
 
     # --- known addresses -------------------------------------------------------------------------------------
 
@@ -254,37 +263,55 @@ class Lockouts:
         self._recorded[known_key] = now
 
 
-def lockouts(state: AppState) -> Lockouts:
-    found = state.extras.get("throttle.lockouts")
-    if found is None:
-        found = state.extras["throttle.lockouts"] = Lockouts(state, bucket_store(state))
-    assert isinstance(found, Lockouts)
-    return found
+class BruteForceGuard:
+    """The brute-force guard of one app: the failure buckets in the rate limits' store, and this instance's
+    :class:`Lockouts`. Built once by :func:`atlas_sa.auth.core.build_auth_core`."""
+
+    def __init__(self, state: AppState, limits: RateLimits) -> None:
+        self.settings = state.settings
+        self.limits = limits
+        self.lockouts = Lockouts(state, limits.store, limits.policies)
+
+    async def check(self, request: Request, kind: str, client: str) -> AuthGuard:
+        """The guard for this attempt; 429 when the client, the address or the pair is locked out."""
+        guard = AuthGuard(self, kind, client, client_ip(request), request.url.path, self.settings.auth_throttle_enabled)
+        if guard.enabled:
+            await guard._refuse_if_locked()
+        return guard
+
+    @asynccontextmanager
+    async def client_authentication(self, request: Request, presented: ClientCredentials | None) -> AsyncIterator[None]:
+        """Around an OAuth endpoint's client authentication: the brute-force lockout before, and the failure or
+        success after (``invalid_client`` is the failure)."""
+        from atlas_sa.auth.service import InvalidClient  # noqa: PLC0415 - keeps this module free of the OAuth service
+
+        client = presented.client_id if presented is not None else ""
+        guard = await self.check(request, "oauth", client)
+        try:
+            yield
+        except InvalidClient:
+            await guard.failed()
+            raise
+        await guard.succeeded()
+
+    async def close(self) -> None:
+        await self.lockouts.close()
 
 
 @dataclass
 class AuthGuard:
     """One authentication attempt by ``client`` (a client id or API public key) from ``address``."""
 
-    state: AppState
+    owner: BruteForceGuard
     kind: str
     client: str
     address: str
     path: str
     enabled: bool
 
-    @classmethod
-    async def check(cls, request: Request, kind: str, client: str) -> AuthGuard:
-        """The guard for this attempt; 429 when the client, the address or the pair is locked out."""
-        state = app_state(request)
-        guard = cls(state, kind, client, client_ip(request), request.url.path, state.settings.auth_throttle_enabled)
-        if guard.enabled:
-            await guard._refuse_if_locked()
-        return guard
-
     def _keys(self) -> list[tuple[str, Policy]]:
         # Narrowest first, always in this order: SqlBuckets.take_all relies on one order across transactions.
-        table = policies(self.state)
+        table = self.owner.limits.policies
         return [
             (bucket_key("bf", self.kind, "pair", self.client, self.address, fixed=3), table.failures_per_pair),
             (bucket_key("bf", self.kind, "address", self.address, fixed=3), table.failures_per_address),
@@ -295,7 +322,7 @@ class AuthGuard:
         return bucket_key("bf", self.kind, "known", self.client, self.address, fixed=3)
 
     async def _refuse_if_locked(self) -> None:
-        held, now = lockouts(self.state), now_seconds(self.state)
+        held, now = self.owner.lockouts, self.owner.limits.now()
         if not held.complete(now):
             await self._refuse_if_locked_in_store(now)
             return
@@ -312,10 +339,10 @@ class AuthGuard:
         key = self._known_key()
         if held.recorded_within(key, now, KNOWN_ADDRESS_SECONDS):
             return True
-        return await bucket_store(self.state).peek(key, KNOWN, now) < 1
+        return await self.owner.limits.store.peek(key, KNOWN, now) < 1
 
     async def _refuse_if_locked_in_store(self, now: float) -> None:
-        store = bucket_store(self.state)
+        store = self.owner.limits.store
         for key, policy in self._keys():
             tokens = await store.peek(key, policy, now)
             if tokens >= 1:
@@ -336,9 +363,10 @@ class AuthGuard:
         authentication_failed(self.kind, self.client, self.address)
         if not self.enabled:
             return
-        now = now_seconds(self.state)
+        limits, settings = self.owner.limits, self.owner.settings
+        now = limits.now()
         wanted = self._keys()
-        decisions = await bucket_store(self.state).take_all(wanted, now)
+        decisions = await limits.store.take_all(wanted, now)
         emptied = [
             (key, Lockout(decision.tokens, now, policy.rate))
             for (key, policy), decision in zip(wanted, decisions, strict=True)
@@ -347,39 +375,19 @@ class AuthGuard:
         for (_key, policy), decision in zip(wanted, decisions, strict=True):
             if decision.allowed and decision.tokens < 1:  # this failure took the bucket's last token
                 lockout_begun(self.kind, policy.name.removeprefix("fail-"), self.client, self.address)
-        await lockouts(self.state).announce(emptied)
-        failures = policies(self.state).failures_per_pair.capacity - decisions[0].remaining
-        if failures > self.state.settings.auth_failures_before_delay:
+        await self.owner.lockouts.announce(emptied)
+        failures = limits.policies.failures_per_pair.capacity - decisions[0].remaining
+        if failures > settings.auth_failures_before_delay:
             if session is not None:
                 await session.rollback()
-            await asyncio.sleep(self.state.settings.auth_failure_delay_seconds)
+            await asyncio.sleep(settings.auth_failure_delay_seconds)
 
     async def succeeded(self) -> None:
         """Remember that this address holds the client's credential (exempts it from the client-id lockout)."""
         if not self.enabled:
             return
-        held, key, now = lockouts(self.state), self._known_key(), now_seconds(self.state)
+        held, key, now = self.owner.lockouts, self._known_key(), self.owner.limits.now()
         if held.recorded_within(key, now, KNOWN_REFRESH_SECONDS):
             return
-        await bucket_store(self.state).drain(key, KNOWN, now)
+        await self.owner.limits.store.drain(key, KNOWN, now)
         held.note_recorded(key, now)
-
-
-async def auth_guard(request: Request, kind: str, client: str) -> AuthGuard:
-    return await AuthGuard.check(request, kind, client)
-
-
-@asynccontextmanager
-async def client_authentication(request: Request, presented: ClientCredentials | None) -> AsyncIterator[None]:
-    """Around an OAuth endpoint's client authentication: the brute-force lockout before, and the failure or success
-    after (``invalid_client`` is the failure)."""
-    from atlas_sa.auth.service import InvalidClient  # noqa: PLC0415 - keeps this module free of the OAuth service
-
-    client = presented.client_id if presented is not None else ""
-    guard = await AuthGuard.check(request, "oauth", client)
-    try:
-        yield
-    except InvalidClient:
-        await guard.failed()
-        raise
-    await guard.succeeded()

@@ -33,13 +33,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import Request
 from starlette.types import Scope
 
-from atlas_sa.auth.cache import AccessRules, CachedPrincipal, auth_caches
-from atlas_sa.auth.digest import authenticate_digest, challenge
+from atlas_sa.auth.cache import AccessRules, CachedPrincipal
+from atlas_sa.auth.core import AuthCore
 from atlas_sa.auth.failures import authentication_failed
 from atlas_sa.auth.network import enforce_access_rules, enforce_network_access, load_access_rules
-from atlas_sa.auth.ratelimits import limit_route, take_route_token
 from atlas_sa.auth.repository import CredentialRepository, SigningKeyRepository
-from atlas_sa.auth.signing import key_ring
 from atlas_sa.auth.tokens import verify
 from atlas_sa.errors import Unauthorized
 from atlas_sa.identity.principal import Principal
@@ -47,7 +45,7 @@ from atlas_sa.identity.roles import Requirement, satisfies
 from atlas_sa.kit.addresses import client_ip
 from atlas_sa.kit.fastpath import header
 from atlas_sa.kit.observe import CALLER
-from atlas_sa.kit.state import AppState, app_state
+from atlas_sa.kit.state import AppState
 
 BEARER_CHALLENGE = 'Bearer error="invalid_token"'
 
@@ -58,110 +56,103 @@ def credentials_of(header: str) -> tuple[str, str]:
     return scheme.lower(), credentials.strip()
 
 
-def no_credentials(request: Request) -> Unauthorized:
-    """401 ``UNAUTHORIZED`` with a challenge for a request that sent no credential we understand."""
-    return Unauthorized(challenge=challenge(request))
-
-
 def invalid_token(request: Request) -> Unauthorized:
     authentication_failed("bearer", None, client_ip(request))
     return Unauthorized(challenge=BEARER_CHALLENGE)
 
 
-async def authenticate_bearer(request: Request, token: str) -> tuple[Principal, AccessRules]:
-    """The token's principal and its access-list rules: from the principal cache when this token was verified
-    before (only the clock is checked again), else verified and read from the database, then cached.
-
-    A miss reads in a short transaction of its own, not the request's: the request then holds no pooled
-    connection until its endpoint runs, so requests waiting on a shared write (the access-list counter's group
-    commit) never hold every connection that write needs."""
-    state = app_state(request)
-    caches = auth_caches(state)
-    now = state.clock.now()
-    cached = caches.principal(token)
-    if cached is not None:
-        if not cached.valid_at(now):
-            raise invalid_token(request)
-        return replace(cached.principal, client_ip=client_ip(request)), cached.access
-    # Read before the database is, so a change committed meanwhile keeps this result out of the cache.
-    epoch = caches.epoch
-    async with state.db.unit_of_work(write=False) as session:
-        credentials = CredentialRepository(session)
-        verified = await verify(
-            token,
-            ring=key_ring(state),
-            signing_keys=SigningKeyRepository(session),
-            credentials=credentials,
-            issuer=state.settings.issuer_url,
-            now=now,
-        )
-        if verified is None or verified.key is None:
-            raise invalid_token(request)
-        account = verified.account
-        principal = Principal(
-            kind="service_account",
-            id=account.client_id,
-            org_id=account.org_id,
-            org_roles=frozenset(account.org_roles),
-            project_roles=await credentials.project_roles(account.id),
-            account_id=account.id,
-        )
-        access = await load_access_rules(session, account.id, account.org_id)
-    claims = verified.claims
-    caches.put_principal(
-        token,
-        CachedPrincipal(
-            principal,
-            jti=verified.token.jti,
-            iat=claims["iat"],
-            exp=claims["exp"],
-            row_expires_at=verified.token.expires_at,
-            key=verified.key,
-            access=access,
-        ),
-        epoch,
-    )
-    return replace(principal, client_ip=client_ip(request)), access
-
-
-async def authenticate(request: Request, session: AsyncSession) -> Principal:
-    """The :class:`~atlas_sa.identity.caller.Authenticator` of the app (``create_app`` sets it)."""
-    scheme, credentials = credentials_of(request.headers.get("authorization", ""))
-    access: AccessRules | None = None
-    if scheme == "bearer":
-        principal, access = await authenticate_bearer(request, credentials)
-    elif scheme == "digest":
-        principal = await authenticate_digest(request, session)
-    else:
-        raise no_credentials(request)
-    request.scope[CALLER] = principal.id
-    if principal.kind == "service_account" and principal.account_id is not None and access is not None:
-        await enforce_access_rules(request, session, principal.account_id, principal.client_ip or "", access)
-    else:
-        await enforce_network_access(request, session, principal)
-    await limit_route(request, principal)
-    return principal
-
-
 @dataclass(frozen=True, slots=True)
 class RequestAuthenticator:
-    """The app's :class:`~atlas_sa.identity.caller.Authenticator`, built once by ``create_app``: :func:`authenticate`
-    for routes, and its cached form for the fast paths, which must admit only what the route would admit."""
+    """The app's :class:`~atlas_sa.identity.caller.Authenticator`, built once by ``create_app`` on the app's
+    :class:`~atlas_sa.auth.core.AuthCore`: :meth:`__call__` for routes, and its cached form for the fast paths,
+    which must admit only what the route would admit."""
 
     state: AppState
+    core: AuthCore
 
     async def __call__(self, request: Request, session: AsyncSession) -> Principal:
-        return await authenticate(request, session)
+        """The request's principal (the :class:`~atlas_sa.identity.caller.Authenticator` contract)."""
+        scheme, credentials = credentials_of(request.headers.get("authorization", ""))
+        access: AccessRules | None = None
+        if scheme == "bearer":
+            principal, access = await self.authenticate_bearer(request, credentials)
+        elif scheme == "digest":
+            principal = await self.core.digest.authenticate(request, session)
+        else:
+            # No credential we understand: 401 with a Digest challenge, as Atlas answers.
+            raise Unauthorized(challenge=self.core.digest.challenge())
+        request.scope[CALLER] = principal.id
+        usage = self.core.usage
+        if principal.kind == "service_account" and principal.account_id is not None and access is not None:
+            await enforce_access_rules(request, session, principal.account_id, principal.client_ip or "", access, usage)
+        else:
+            await enforce_network_access(request, session, principal, usage)
+        await self.core.limits.limit_route(request, principal)
+        return principal
+
+    async def authenticate_bearer(self, request: Request, token: str) -> tuple[Principal, AccessRules]:
+        """The token's principal and its access-list rules: from the principal cache when this token was verified
+        before (only the clock is checked again), else verified and read from the database, then cached.
+
+        A miss reads in a short transaction of its own, not the request's: the request then holds no pooled
+        connection until its endpoint runs, so requests waiting on a shared write (the access-list counter's group
+        commit) never hold every connection that write needs."""
+        state, caches = self.state, self.core.caches
+        now = state.clock.now()
+        cached = caches.principal(token)
+        if cached is not None:
+            if not cached.valid_at(now):
+                raise invalid_token(request)
+            return replace(cached.principal, client_ip=client_ip(request)), cached.access
+        # Read before the database is, so a change committed meanwhile keeps this result out of the cache.
+        epoch = caches.epoch
+        async with state.db.unit_of_work(write=False) as session:
+            credentials = CredentialRepository(session)
+            verified = await verify(
+                token,
+                ring=self.core.ring,
+                signing_keys=SigningKeyRepository(session),
+                credentials=credentials,
+                issuer=state.settings.issuer_url,
+                now=now,
+            )
+            if verified is None or verified.key is None:
+                raise invalid_token(request)
+            account = verified.account
+            principal = Principal(
+                kind="service_account",
+                id=account.client_id,
+                org_id=account.org_id,
+                org_roles=frozenset(account.org_roles),
+                project_roles=await credentials.project_roles(account.id),
+                account_id=account.id,
+            )
+            access = await load_access_rules(session, account.id, account.org_id)
+        claims = verified.claims
+        caches.put_principal(
+            token,
+            CachedPrincipal(
+                principal,
+                jti=verified.token.jti,
+                iat=claims["iat"],
+                exp=claims["exp"],
+                row_expires_at=verified.token.expires_at,
+                key=verified.key,
+                access=access,
+            ),
+            epoch,
+        )
+        return replace(principal, client_ip=client_ip(request)), access
 
     async def admit_cached(
         self, scope: Scope, requirement: Requirement, org_id: str, route: str, params: Mapping[str, str]
     ) -> list[tuple[bytes, bytes]] | None:
-        """:func:`authenticate`'s checks in its order (token valid now, access list, role, rate limit), against
+        """:meth:`__call__`'s checks in its order (token valid now, access list, role, rate limit), against
         cached state only; ``None`` for anything they cannot decide alone, which the route then answers."""
         scheme, token = credentials_of(header(scope, b"authorization") or "")
         if scheme != "bearer":
             return None
-        cached = auth_caches(self.state).principal(token)
+        cached = self.core.caches.principal(token)
         if cached is None or not cached.valid_at(self.state.clock.now()):
             return None
         scope[CALLER] = cached.principal.id
@@ -170,4 +161,4 @@ class RequestAuthenticator:
             return None
         if not satisfies(cached.principal, requirement, org_id):
             return None
-        return await take_route_token(self.state, cached.principal, route, params)
+        return await self.core.limits.take_route_token(cached.principal, route, params)

@@ -4,11 +4,11 @@ The username is the API key's public key and the password its private key. Diges
 (HA1 is a hash of it), so it is stored sealed with the server's encryption key, never in clear and never hashed.
 
 **Challenge.** Atlas answers ``Digest realm="MMS Public API", domain="", nonce="…", algorithm=MD5, qop="auth",
-stale=false`` and :func:`challenge` writes exactly that shape. Clients choose the algorithm from the challenge, and
-most (curl, Python ``requests``, the Go SDK's digest transport) use the first Digest challenge they see, so MD5 is
-the one challenge sent by default; :func:`challenges` gives the MD5 and SHA-256 forms for a server that wants to
-offer both (RFC 7616 §3.7: one ``WWW-Authenticate`` header per challenge, the preferred one first). Whatever was
-offered, a response computed with ``MD5``, ``MD5-sess``, ``SHA-256`` or ``SHA-256-sess`` is accepted.
+stale=false`` and :meth:`DigestAuth.challenge` writes exactly that shape. Clients choose the algorithm from the
+challenge, and most (curl, Python ``requests``, the Go SDK's digest transport) use the first Digest challenge they see,
+so MD5 is the one challenge sent by default; :meth:`DigestAuth.challenges` gives the MD5 and SHA-256 forms for a server
+that wants to offer both (RFC 7616 §3.7: one ``WWW-Authenticate`` header per challenge, the preferred one first).
+Whatever was offered, a response computed with ``MD5``, ``MD5-sess``, ``SHA-256`` or ``SHA-256-sess`` is accepted.
 
 **Nonces** are stateless, so every worker process verifies every other's: ``base64url(issued || random ||
 HMAC-SHA256(nonce key, issued || random)[:16])``. The nonce key derives from the server's secret-hash key; a nonce
@@ -25,7 +25,10 @@ nonce's lifetime is the residual risk, bounded by the 5-minute expiry.)
 
 Every comparison of secret-derived values is constant-time; nothing here logs a key or a digest.
 
-:func:`authenticate_digest` is ``async`` and does its CPU work inline: parsing, the nonce MAC, unsealing the key
+One :class:`DigestAuth` per app holds the nonce key, the replay table and the unknown-key stand-in; ``create_app``
+builds it once (:mod:`atlas_sa.auth.core`).
+
+:meth:`DigestAuth.authenticate` is ``async`` and does its CPU work inline: parsing, the nonce MAC, unsealing the key
 (AES-GCM) and two hash chains measure about 80 µs together, less than a hop to the thread pool would cost; the
 one database lookup is what the request waits on.
 """
@@ -50,11 +53,11 @@ from starlette.requests import Request
 
 from atlas_sa.api_keys.repository import ApiKeyRepository
 from atlas_sa.api_keys.service import API_KEY_CONTEXT
-from atlas_sa.auth.bruteforce import auth_guard
+from atlas_sa.auth.bruteforce import BruteForceGuard
 from atlas_sa.errors import Unauthorized
 from atlas_sa.identity.principal import Principal
 from atlas_sa.kit.addresses import client_ip
-from atlas_sa.kit.state import AppState, app_state
+from atlas_sa.kit.state import AppState
 from atlas_sa.kit.text import admissible
 from atlas_sa.kit.urls import local_target
 from atlas_sa.models import ApiKey
@@ -77,66 +80,6 @@ _HEX_RE = re.compile(r"^[0-9a-fA-F]+$")
 # hashlib names of the Digest algorithms. MD5 is what Atlas and its clients speak; it is not chosen here.
 _HASHES = {"MD5": "md5", "SHA-256": "sha256"}
 ALGORITHMS = ("MD5", "MD5-sess", "SHA-256", "SHA-256-sess")
-
-
-# --- nonces -----------------------------------------------------------------------------------------------------
-
-
-def _nonce_key(state: AppState) -> bytes:
-    key = state.extras.get("digest.nonce_key")
-    if key is None:
-        key = hmac.new(state.keys.hash_key, b"atlas-sa/digest-nonce/v1", hashlib.sha256).digest()
-        state.extras["digest.nonce_key"] = key
-    assert isinstance(key, bytes)
-    return key
-
-
-def _now(state: AppState) -> int:
-    return int(state.clock.now().timestamp())
-
-
-def new_nonce(state: AppState) -> str:
-    body = _now(state).to_bytes(8, "big") + secrets.token_bytes(_RANDOM_BYTES)
-    mac = hmac.new(_nonce_key(state), body, hashlib.sha256).digest()[:_MAC_BYTES]
-    return base64.urlsafe_b64encode(body + mac).decode().rstrip("=")
-
-
-def nonce_issued_at(state: AppState, nonce: str) -> int | None:
-    """The second the nonce was issued, or ``None`` when this server did not issue it."""
-    if len(nonce) > 64:
-        return None
-    try:
-        raw = base64.urlsafe_b64decode(nonce + "=" * (-len(nonce) % 4))
-    except (binascii.Error, ValueError):
-        return None
-    if len(raw) != _NONCE_BYTES:
-        return None
-    body, mac = raw[:-_MAC_BYTES], raw[-_MAC_BYTES:]
-    expected = hmac.new(_nonce_key(state), body, hashlib.sha256).digest()[:_MAC_BYTES]
-    if not hmac.compare_digest(mac, expected):
-        return None
-    return int.from_bytes(body[:8], "big")
-
-
-# --- challenges -------------------------------------------------------------------------------------------------
-
-
-def _state_of(settings_or_state: AppState | Request) -> AppState:
-    return settings_or_state if isinstance(settings_or_state, AppState) else app_state(settings_or_state)
-
-
-def challenge(settings_or_state: AppState | Request, *, stale: bool = False, algorithm: str = "MD5") -> str:
-    """The ``WWW-Authenticate`` value, in Atlas's exact shape (MD5 unless told otherwise)."""
-    state = _state_of(settings_or_state)
-    return (
-        f'Digest realm="{REALM}", domain="", nonce="{new_nonce(state)}", algorithm={algorithm}, qop="auth", '
-        f"stale={'true' if stale else 'false'}"
-    )
-
-
-def challenges(settings_or_state: AppState | Request, *, stale: bool = False) -> list[str]:
-    """Both challenges, preferred first (MD5, as Atlas; then SHA-256), each for its own ``WWW-Authenticate``."""
-    return [challenge(settings_or_state, stale=stale), challenge(settings_or_state, stale=stale, algorithm="SHA-256")]
 
 
 # --- the Authorization header -----------------------------------------------------------------------------------
@@ -303,14 +246,6 @@ class ReplayGuard:
         return len(self._seen)
 
 
-def replay_guard(state: AppState) -> ReplayGuard:
-    guard = state.extras.get("digest.replays")
-    if guard is None:
-        guard = state.extras["digest.replays"] = ReplayGuard()
-    assert isinstance(guard, ReplayGuard)
-    return guard
-
-
 # --- authentication ---------------------------------------------------------------------------------------------
 
 
@@ -322,71 +257,114 @@ async def find_api_key(session: AsyncSession, public_key: str) -> ApiKey | None:
     return await ApiKeyRepository(session).get_by_public_key(lookup)
 
 
-def _sealed_stand_in(state: AppState) -> bytes:
-    """A private key sealed as API keys are, unsealed in place of an unknown key's: every attempt costs one AES-GCM
-    opening and one digest computation, whether its public key exists or not. Random per process, so it matches
-    nothing an attacker can compute."""
-    sealed = state.extras.get("digest.stand_in")
-    if sealed is None:
-        stand_in = str(uuid.uuid4()).encode()
-        sealed = state.extras["digest.stand_in"] = state.keys.encrypt(stand_in, context=API_KEY_CONTEXT)
-    assert isinstance(sealed, bytes)
-    return sealed
+class DigestAuth:
+    """Digest authentication for one app: its nonce key, its replay table and its unknown-key stand-in. Built once
+    by :func:`atlas_sa.auth.core.build_auth_core`."""
 
+    def __init__(self, state: AppState, guard: BruteForceGuard) -> None:
+        self._state = state
+        self._guard = guard
+        self._nonce_key = hmac.new(state.keys.hash_key, b"atlas-sa/digest-nonce/v1", hashlib.sha256).digest()
+        self.replays = ReplayGuard()
+        # A private key sealed as API keys are, unsealed in place of an unknown key's: every attempt costs one
+        # AES-GCM opening and one digest computation, whether its public key exists or not. Random per process, so
+        # it matches nothing an attacker can compute.
+        self._stand_in = state.keys.encrypt(str(uuid.uuid4()).encode(), context=API_KEY_CONTEXT)
 
-def _private_key(state: AppState, row: ApiKey | None) -> str | None:
-    """The key's private half, or for ``row=None`` the stand-in's (see :func:`_sealed_stand_in`)."""
-    try:
-        sealed = row.private_key_encrypted if row is not None else _sealed_stand_in(state)
-        return state.keys.decrypt(sealed, context=API_KEY_CONTEXT).decode()
-    except (InvalidTag, ValueError):
-        # Sealed under another server key (the key was changed): unusable, and the caller only learns "401".
-        log.warning("API key %s cannot be unsealed with the current server key", row.public_key if row else "-")
-        return None
+    # --- nonces -------------------------------------------------------------------------------------------------
 
+    def _now(self) -> int:
+        return int(self._state.clock.now().timestamp())
 
-async def authenticate_digest(request: Request, session: AsyncSession) -> Principal:
-    """Verify ``Authorization: Digest …`` against the API keys; a :class:`Principal` for the key, or 401
-    ``UNAUTHORIZED`` with a fresh challenge (``stale=true`` when only the nonce's age or count was wrong)."""
-    state = app_state(request)
+    def new_nonce(self) -> str:
+        body = self._now().to_bytes(8, "big") + secrets.token_bytes(_RANDOM_BYTES)
+        mac = hmac.new(self._nonce_key, body, hashlib.sha256).digest()[:_MAC_BYTES]
+        return base64.urlsafe_b64encode(body + mac).decode().rstrip("=")
 
-    def refuse(*, stale: bool = False) -> Unauthorized:
-        return Unauthorized(challenge=challenge(state, stale=stale))
+    def nonce_issued_at(self, nonce: str) -> int | None:
+        """The second the nonce was issued, or ``None`` when this server did not issue it."""
+        if len(nonce) > 64:
+            return None
+        try:
+            raw = base64.urlsafe_b64decode(nonce + "=" * (-len(nonce) % 4))
+        except (binascii.Error, ValueError):
+            return None
+        if len(raw) != _NONCE_BYTES:
+            return None
+        body, mac = raw[:-_MAC_BYTES], raw[-_MAC_BYTES:]
+        expected = hmac.new(self._nonce_key, body, hashlib.sha256).digest()[:_MAC_BYTES]
+        if not hmac.compare_digest(mac, expected):
+            return None
+        return int.from_bytes(body[:8], "big")
 
-    header = request.headers.get("authorization")
-    if header is None:
-        raise refuse()
-    try:
-        credentials = DigestCredentials.from_header(header)
-    except (DigestHeaderError, UnicodeError):
-        raise refuse() from None
-    if credentials.realm != REALM or not uri_matches(credentials.uri, request):
-        raise refuse()
-    issued_at = nonce_issued_at(state, credentials.nonce)
-    if issued_at is None:
-        raise refuse()
-    guard = await auth_guard(request, "digest", credentials.username)
-    row = await find_api_key(session, credentials.username)
-    # Unknown keys pay for the same unsealing and digest computation, so timing does not tell them from known ones.
-    password = _private_key(state, row)
-    expected = credentials.expected_response(password or secrets.token_hex(16), request.method)
-    if not hmac.compare_digest(expected.encode(), credentials.response.encode()) or row is None or password is None:
-        await guard.failed(session)
-        raise refuse()
-    age = _now(state) - issued_at
-    if age > NONCE_TTL_SECONDS or age < -_FUTURE_SKEW_SECONDS:
-        raise refuse(stale=True)
-    expired_before = _now(state) - NONCE_TTL_SECONDS
-    if not replay_guard(state).accept(
-        credentials.nonce, issued_at, int(credentials.nc, 16), expired_before=expired_before
-    ):
-        raise refuse(stale=True)
-    await guard.succeeded()
-    return Principal(
-        kind="api_key",
-        id=row.public_key,
-        org_id=row.org_id,
-        org_roles=frozenset(row.roles),
-        client_ip=client_ip(request),
-        api_key_id=row.id,
-    )
+    # --- challenges ---------------------------------------------------------------------------------------------
+
+    def challenge(self, *, stale: bool = False, algorithm: str = "MD5") -> str:
+        """The ``WWW-Authenticate`` value, in Atlas's exact shape (MD5 unless told otherwise)."""
+        return (
+            f'Digest realm="{REALM}", domain="", nonce="{self.new_nonce()}", algorithm={algorithm}, qop="auth", '
+            f"stale={'true' if stale else 'false'}"
+        )
+
+    def challenges(self, *, stale: bool = False) -> list[str]:
+        """Both challenges, preferred first (MD5, as Atlas; then SHA-256), each for its own ``WWW-Authenticate``."""
+        return [self.challenge(stale=stale), self.challenge(stale=stale, algorithm="SHA-256")]
+
+    # --- authentication -----------------------------------------------------------------------------------------
+
+    def _private_key(self, row: ApiKey | None) -> str | None:
+        """The key's private half, or for ``row=None`` the stand-in's."""
+        keys = self._state.keys
+        try:
+            sealed = row.private_key_encrypted if row is not None else self._stand_in
+            return keys.decrypt(sealed, context=API_KEY_CONTEXT).decode()
+        except (InvalidTag, ValueError):
+            # Sealed under another server key (the key was changed): unusable, and the caller only learns "401".
+            log.warning("API key %s cannot be unsealed with the current server key", row.public_key if row else "-")
+            return None
+
+    async def authenticate(self, request: Request, session: AsyncSession) -> Principal:
+        """Verify ``Authorization: Digest …`` against the API keys; a :class:`Principal` for the key, or 401
+        ``UNAUTHORIZED`` with a fresh challenge (``stale=true`` when only the nonce's age or count was wrong)."""
+
+        def refuse(*, stale: bool = False) -> Unauthorized:
+            return Unauthorized(challenge=self.challenge(stale=stale))
+
+        header = request.headers.get("authorization")
+        if header is None:
+            raise refuse()
+        try:
+            credentials = DigestCredentials.from_header(header)
+        except (DigestHeaderError, UnicodeError):
+            raise refuse() from None
+        if credentials.realm != REALM or not uri_matches(credentials.uri, request):
+            raise refuse()
+        issued_at = self.nonce_issued_at(credentials.nonce)
+        if issued_at is None:
+            raise refuse()
+        guard = await self._guard.check(request, "digest", credentials.username)
+        row = await find_api_key(session, credentials.username)
+        # Unknown keys pay for the same unsealing and digest computation, so timing does not tell them from known
+        # ones.
+        password = self._private_key(row)
+        expected = credentials.expected_response(password or secrets.token_hex(16), request.method)
+        if not hmac.compare_digest(expected.encode(), credentials.response.encode()) or row is None or password is None:
+            await guard.failed(session)
+            raise refuse()
+        age = self._now() - issued_at
+        if age > NONCE_TTL_SECONDS or age < -_FUTURE_SKEW_SECONDS:
+            raise refuse(stale=True)
+        expired_before = self._now() - NONCE_TTL_SECONDS
+        if not self.replays.accept(
+            credentials.nonce, issued_at, int(credentials.nc, 16), expired_before=expired_before
+        ):
+            raise refuse(stale=True)
+        await guard.succeeded()
+        return Principal(
+            kind="api_key",
+            id=row.public_key,
+            org_id=row.org_id,
+            org_roles=frozenset(row.roles),
+            client_ip=client_ip(request),
+            api_key_id=row.id,
+        )

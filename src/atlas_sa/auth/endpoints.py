@@ -25,8 +25,9 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
 from atlas_sa.auth import minting
-from atlas_sa.auth.bruteforce import TokenLockedOut, client_authentication
-from atlas_sa.auth.ratelimits import TokenRateLimited, limit_token, with_rate_headers
+from atlas_sa.auth.bruteforce import TokenLockedOut
+from atlas_sa.auth.core import AuthCore, auth_core
+from atlas_sa.auth.ratelimits import TokenRateLimited, with_rate_headers
 from atlas_sa.auth.repository import CredentialRepository, SigningKeyRepository
 from atlas_sa.auth.service import (
     ClientCredentials,
@@ -38,7 +39,7 @@ from atlas_sa.auth.service import (
     ServerError,
     UnsupportedGrantType,
 )
-from atlas_sa.auth.signing import key_ring, publishable
+from atlas_sa.auth.signing import publishable
 from atlas_sa.errors import AtlasError
 from atlas_sa.kit.ids import is_client_id
 from atlas_sa.kit.metrics import TOKENS_ISSUED, TOKENS_REFUSED
@@ -199,12 +200,12 @@ def refusal_reason(exc: Exception) -> str:
     return "server_error"  # rendered as such by OAuthRoute
 
 
-def oauth_service(state: AppState, session: Any) -> OAuthService:
+def oauth_service(state: AppState, core: AuthCore, session: Any) -> OAuthService:
     return OAuthService(
         CredentialRepository(session),
         ServiceAccountRepository(session),
         SigningKeyRepository(session),
-        key_ring(state),
+        core.ring,
         state.keys,
         state.clock,
         state.settings.issuer_url,
@@ -234,13 +235,13 @@ async def _client_credentials_grant(request: Request) -> IssuedToken:
         raise UnsupportedGrantType
     presented = client_credentials(request, form)
     note_caller(request, presented)
-    state = app_state(request)
-    async with client_authentication(request, presented):
+    state, core = app_state(request), auth_core(request)
+    async with core.guard.client_authentication(request, presented):
         # The lean path: client cache + group commit (atlas_sa.auth.minting).
-        account_id, client_id, secret_id = await minting.authenticate_cached(state, presented)
-    await limit_token(request, client_id)
+        account_id, client_id, secret_id = await minting.authenticate_cached(state, core.caches, presented)
+    await core.limits.limit_token(request, client_id)
     # Committed before this returns.
-    return await minting.issue_token(state, account_id, client_id, secret_id)
+    return await minting.issue_token(state, core.mints, account_id, client_id, secret_id)
 
 
 async def token_request(request: Request) -> tuple[str, ClientCredentials | None]:
@@ -257,9 +258,9 @@ async def revoke_access_token(request: Request) -> Response:
     """RFC 7009: 200 with an empty body, for unknown tokens and other clients' tokens too (which stay valid)."""
     token, presented = await token_request(request)
     note_caller(request, presented)
-    state = app_state(request)
-    async with client_authentication(request, presented), state.db.unit_of_work(write=True) as session:
-        await oauth_service(state, session).revoke(presented, token)
+    state, core = app_state(request), auth_core(request)
+    async with core.guard.client_authentication(request, presented), state.db.unit_of_work(write=True) as session:
+        await oauth_service(state, core, session).revoke(presented, token)
     return Response(status_code=200, headers=_NO_STORE)
 
 
@@ -268,9 +269,9 @@ async def introspect_access_token(request: Request) -> Response:
     """RFC 7662: ``{"active": false}`` for anything not valid now; the token's claims when it is."""
     token, presented = await token_request(request)
     note_caller(request, presented)
-    state = app_state(request)
-    async with client_authentication(request, presented), state.db.unit_of_work(write=False) as session:
-        return oauth_json(await oauth_service(state, session).introspect(presented, token))
+    state, core = app_state(request), auth_core(request)
+    async with core.guard.client_authentication(request, presented), state.db.unit_of_work(write=False) as session:
+        return oauth_json(await oauth_service(state, core, session).introspect(presented, token))
 
 
 @router.get(JWKS_PATH, operation_id="getJsonWebKeySet")
@@ -284,7 +285,7 @@ async def get_json_web_key_set(request: Request) -> Response:
         # Publish a key before the first token is minted, so a resource server never caches an empty set.
         async with state.db.unit_of_work(write=True) as session:
             repository = SigningKeyRepository(session)
-            await key_ring(state).signing_key(repository, now)
+            await auth_core(request).ring.signing_key(repository, now)
             rows = await repository.all()
     keys = [row.public_jwk for row in rows if publishable(row, now)]
     response = oauth_json({"keys": keys})

@@ -39,9 +39,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from atlas_sa.auth.cache import (
     EXEMPT,
+    AuthCaches,
     CachedClient,
     CachedSecret,
-    auth_caches,
     stage_keys,
     token_key,
     view_key,
@@ -56,7 +56,7 @@ from atlas_sa.auth.service import (
     candidate_secret,
     matching_secret,
 )
-from atlas_sa.auth.signing import TOKEN_LIFETIME, ActiveKey, key_ring
+from atlas_sa.auth.signing import TOKEN_LIFETIME, ActiveKey, KeyRing
 from atlas_sa.auth.tokens import encode, new_jti
 from atlas_sa.kit.groupcommit import GroupCommit, Pending
 from atlas_sa.kit.ids import is_client_id
@@ -173,8 +173,12 @@ class _Secret(NamedTuple):
 
 
 class MintBatcher:
-    def __init__(self, state: AppState) -> None:
+    """The app's group commit of minted tokens (this module's docstring); built once by
+    :func:`atlas_sa.auth.core.build_auth_core`."""
+
+    def __init__(self, state: AppState, ring: KeyRing) -> None:
         self.state = state
+        self._ring = ring
         self._writes: GroupCommit[_Mint, ActiveKey] = GroupCommit(
             self._commit, _settle_error, name="atlas-sa-mint-batcher", retry_singly=True
         )
@@ -184,6 +188,9 @@ class MintBatcher:
         """Record the token and wait until it is committed; the key to sign it with. ``InvalidClient`` when the
         secret went away (or expired) before the batch committed."""
         return await self._writes.submit(_Mint(account_id, secret_id, jti, now))
+
+    async def close(self) -> None:
+        await self._writes.close()
 
     async def _commit(self, pending: list[Pending[_Mint, ActiveKey]]) -> None:
         state = self.state
@@ -213,7 +220,7 @@ class MintBatcher:
         asked (an ORM load of the key's row) only when the kid is new to this batcher or there is no key yet."""
         known = self._key
         if known is None or known.kid != active_kid:
-            known = self._key = await key_ring(self.state).signing_key(SigningKeyRepository(session), now)
+            known = self._key = await self._ring.signing_key(SigningKeyRepository(session), now)
         return known
 
 
@@ -271,17 +278,6 @@ def _settle_error(mint: Pending[_Mint, ActiveKey], exc: Exception) -> None:
     mint.done.set_exception(ServerError())
 
 
-_BATCHER = "auth.mint_batcher"
-
-
-def mint_batcher(state: AppState) -> MintBatcher:
-    batcher = state.extras.get(_BATCHER)
-    if batcher is None:
-        batcher = state.extras[_BATCHER] = MintBatcher(state)
-    assert isinstance(batcher, MintBatcher)
-    return batcher
-
-
 async def _load_client(state: AppState, client_id: str) -> CachedClient | None:
     async with state.db.unit_of_work(write=False) as session:
         rows = await CredentialRepository(session).client_secrets(client_id)
@@ -295,7 +291,9 @@ async def _load_client(state: AppState, client_id: str) -> CachedClient | None:
     return CachedClient(rows[0].account_id, rows[0].client_id, rows[0].org_id, secrets)
 
 
-async def authenticate_cached(state: AppState, presented: ClientCredentials | None) -> tuple[str, str, str]:
+async def authenticate_cached(
+    state: AppState, caches: AuthCaches, presented: ClientCredentials | None
+) -> tuple[str, str, str]:
     """``(account id, client id, secret id)`` of the client, or ``invalid_client``.
 
     A secret that matches the client cache is accepted from memory; every other answer is the database's. So every
@@ -310,7 +308,6 @@ async def authenticate_cached(state: AppState, presented: ClientCredentials | No
         raise InvalidClient
     secret = candidate_secret(presented.client_secret)
     lookup = presented.client_id if is_client_id(presented.client_id) else ""
-    caches = auth_caches(state)
     now = state.clock.now()
     presented_hash = state.keys.hash_secret(secret)
     cached = caches.client(lookup)
@@ -326,12 +323,14 @@ async def authenticate_cached(state: AppState, presented: ClientCredentials | No
     return loaded.account_id, loaded.client_id, matched.id
 
 
-async def issue_token(state: AppState, account_id: str, client_id: str, secret_id: str) -> IssuedToken:
+async def issue_token(
+    state: AppState, batcher: MintBatcher, account_id: str, client_id: str, secret_id: str
+) -> IssuedToken:
     """RFC 6749 §4.4 client-credentials grant for a client :func:`authenticate_cached` authenticated, as
     written by the batcher."""
     now = state.clock.now()
     jti = new_jti()
-    key = await mint_batcher(state).mint(account_id, secret_id, jti, now)
+    key = await batcher.mint(account_id, secret_id, jti, now)
     token = encode(
         key, issuer=state.settings.issuer_url, client_id=client_id, secret_id=secret_id, jti=jti, issued_at=now
     )

@@ -26,7 +26,7 @@ from atlas_sa.kit.addresses import IPNetwork, client_ip, parse_ip
 from atlas_sa.kit.db import is_memory_sqlite
 from atlas_sa.kit.groupcommit import GroupCommit, Pending
 from atlas_sa.kit.routing import SAFE_METHODS
-from atlas_sa.kit.state import AppState, app_state
+from atlas_sa.kit.state import AppState
 from atlas_sa.models import AccessListEntry, Organization, ServiceAccount
 
 
@@ -53,7 +53,9 @@ def best_match(address: str, cidr_blocks: list[str]) -> str | None:
     return best[1] if best else None
 
 
-async def enforce_network_access(request: Request, session: AsyncSession, principal: Principal) -> None:
+async def enforce_network_access(
+    request: Request, session: AsyncSession, principal: Principal, usage: UsageCounter
+) -> None:
     """Allow the request only from an address the credential's access list (or its organization) permits; count
     it on the matching entry. The system (the CLI) is not restricted.
 
@@ -76,7 +78,7 @@ async def enforce_network_access(request: Request, session: AsyncSession, princi
         if account_id is None:
             raise IpAddressNotOnAccessList(ip)
     rules = await load_access_rules(session, account_id, principal.org_id or "")
-    await enforce_access_rules(request, session, account_id, ip, rules)
+    await enforce_access_rules(request, session, account_id, ip, rules, usage)
 
 
 async def load_access_rules(session: AsyncSession, account_id: str, org_id: str) -> AccessRules:
@@ -104,7 +106,7 @@ async def org_requires_access_list(session: AsyncSession, org_id: str) -> bool:
 
 
 async def enforce_access_rules(
-    request: Request, session: AsyncSession, account_id: str, ip: str, rules: AccessRules
+    request: Request, session: AsyncSession, account_id: str, ip: str, rules: AccessRules, usage: UsageCounter
 ) -> None:
     """:func:`enforce_network_access` for a service account whose rules are already known."""
     if not rules.blocks:
@@ -114,11 +116,13 @@ async def enforce_access_rules(
     matched = best_match(ip, list(rules.blocks))
     if matched is None:
         raise IpAddressNotOnAccessList(ip)
-    await _count_request(request, session, account_id, matched, ip)
+    await _count_request(request, session, usage, account_id, matched, ip)
 
 
-async def _count_request(request: Request, session: AsyncSession, account_id: str, cidr_block: str, ip: str) -> None:
-    state = app_state(request)
+async def _count_request(
+    request: Request, session: AsyncSession, usage: UsageCounter, account_id: str, cidr_block: str, ip: str
+) -> None:
+    state = usage.state
     statement = (
         update(AccessListEntry)
         .where(AccessListEntry.service_account_id == account_id, AccessListEntry.cidr_block == cidr_block)
@@ -136,7 +140,7 @@ async def _count_request(request: Request, session: AsyncSession, account_id: st
         # SQLITE_BUSY when another writer committed since the snapshot began. The count goes in a write
         # transaction of its own instead, shared with the counts of concurrent reads (group commit), which also
         # keeps it when the read request itself later fails.
-        await usage_counter(state).count(account_id, cidr_block, ip, state.clock.now())
+        await usage.count(account_id, cidr_block, ip, state.clock.now())
         return
     # A write request already holds the write lock (SQLite ``BEGIN IMMEDIATE``): a second writer would wait on
     # it. The count joins the request's unit of work, and commits with it.
@@ -156,7 +160,7 @@ class UsageCounter:
     of every read that arrived while the previous batch was committing go in one transaction, one increment per
     entry. Each request waits for its batch's commit, so a count is in the database before the request is
     answered, as with a transaction of its own (Atlas allows these figures to lag by minutes; here they do not lag
-    at all)."""
+    at all). One per app, built once by :func:`atlas_sa.auth.core.build_auth_core`."""
 
     def __init__(self, state: AppState) -> None:
         self.state = state
@@ -164,6 +168,9 @@ class UsageCounter:
 
     async def count(self, account_id: str, cidr_block: str, ip: str, when: datetime) -> None:
         await self._writes.submit(_Use(account_id, cidr_block, ip, when))
+
+    async def close(self) -> None:
+        await self._writes.close()
 
     async def _commit(self, pending: list[Pending[_Use, None]]) -> None:
         batch = [p.item for p in pending]
@@ -192,11 +199,3 @@ class UsageCounter:
 def _fail(use: Pending[_Use, None], exc: Exception) -> None:
     # Handed to every request of the batch: each answers as its own failed write would.
     use.done.set_exception(exc)
-
-
-def usage_counter(state: AppState) -> UsageCounter:
-    counter = state.extras.get("auth.usage_counter")
-    if counter is None:
-        counter = state.extras["auth.usage_counter"] = UsageCounter(state)
-    assert isinstance(counter, UsageCounter)
-    return counter

@@ -2,7 +2,7 @@
 buckets, is :mod:`atlas_sa.auth.bruteforce`.
 
 **Rate limits** (Atlas's, per the decisions table). Every Atlas route takes one token from the bucket of its
-(credential, scope) as soon as the caller is authenticated (:func:`limit_route`, called by the ``Caller``
+(credential, scope) as soon as the caller is authenticated (:meth:`RateLimits.limit_route`, called by the ``Caller``
 dependency, so routes without a caller are not limited):
 
 - ``/orgs/{orgId}/serviceAccounts…``: 500, refilled 250 per 60 s, scoped to the organization;
@@ -10,7 +10,7 @@ dependency, so routes without a caller are not limited):
 - ``/orgs/{orgId}/settings``: 10, 5 per 60 s;
 - every other Atlas route: 1000, 500 per 60 s, scoped to the project, else the organization, else global;
 - the token endpoint: 50 per minute per (client id, address), taken once the client has authenticated
-  (:func:`limit_token`).
+  (:meth:`RateLimits.limit_token`).
 
 A refusal is 429 ``RATE_LIMITED_TOKEN_BUCKET`` (token endpoint: ``RATE_LIMITED``) with ``Retry-After``; every
 response of a limited route carries ``RateLimit-Limit`` / ``RateLimit-Remaining``. The credential is the
@@ -18,11 +18,12 @@ authenticated one (a bearer token's client id, a Digest key's public key), so un
 nobody's budget and leave no bucket behind: they are refused with 401 before reaching one (their failures are the
 brute-force guard's, below).
 
-Stores: :class:`~atlas_sa.kit.buckets.SqlBuckets` on PostgreSQL (every instance shares the buckets),
-:class:`~atlas_sa.kit.buckets.MemoryBuckets` on SQLite (one process). Time is the app's injected clock. Both stay
-bounded: the table loses its full rows every minute (the store is told each key prefix's policy,
-:func:`bucket_families`), memory keeps each policy apart within ``throttle_memory_entries`` and forgets what says
-least first, so a flood of new keys neither grows the state without bound nor resets anyone's failure count.
+One :class:`RateLimits` per app holds the policies, the store and the clock; ``create_app`` builds it once
+(:mod:`atlas_sa.auth.core`). Stores: :class:`~atlas_sa.kit.buckets.SqlBuckets` on PostgreSQL (every instance shares the
+buckets), :class:`~atlas_sa.kit.buckets.MemoryBuckets` on SQLite (one process). Time is the app's injected clock. Both
+stay bounded: the table loses its full rows every minute (the store is told each key prefix's policy,
+:func:`bucket_families`), memory keeps each policy apart within ``throttle_memory_entries`` and forgets what says least
+first, so a flood of new keys neither grows the state without bound nor resets anyone's failure count.
 """
 
 from __future__ import annotations
@@ -39,9 +40,10 @@ from atlas_sa.errors import RateLimited, RateLimitedTokenBucket
 from atlas_sa.identity.principal import Principal
 from atlas_sa.kit.addresses import client_ip
 from atlas_sa.kit.buckets import BucketStore, Decision, MemoryBuckets, Policy, SqlBuckets
+from atlas_sa.kit.clock import Clock
+from atlas_sa.kit.db import Database
 from atlas_sa.kit.metrics import RATE_LIMITED
 from atlas_sa.kit.routing import RATE_LIMIT_HEADERS as HEADERS_KEY
-from atlas_sa.kit.state import AppState, app_state
 from atlas_sa.settings import Settings
 
 TOKEN_PATH = "/api/oauth/token"  # noqa: S105 - a URL path
@@ -91,14 +93,6 @@ class Policies:
         )
 
 
-def policies(state: AppState) -> Policies:
-    found = state.extras.get("throttle.policies")
-    if found is None:
-        found = state.extras["throttle.policies"] = Policies.from_settings(state.settings)
-    assert isinstance(found, Policies)
-    return found
-
-
 def bucket_families(table: Policies) -> list[tuple[str, Policy]]:
     """Every key prefix this module writes, with its policy: what the SQL store needs to tell a full row."""
     families = [
@@ -121,18 +115,11 @@ def bucket_families(table: Policies) -> list[tuple[str, Policy]]:
     return families
 
 
-def bucket_store(state: AppState) -> BucketStore:
+def bucket_store(settings: Settings, db: Database, table: Policies) -> SqlBuckets | MemoryBuckets:
     """The app's bucket store: shared SQL buckets on PostgreSQL, in-process buckets on SQLite."""
-    store = state.extras.get("throttle.store")
-    if store is None:
-        engine = state.db.engine
-        if engine.dialect.name == "postgresql":
-            store = SqlBuckets(engine, bucket_families(policies(state)))
-        else:
-            store = MemoryBuckets(state.settings.throttle_memory_entries)
-        state.extras["throttle.store"] = store
-    assert isinstance(store, SqlBuckets | MemoryBuckets)
-    return store
+    if db.engine.dialect.name == "postgresql":
+        return SqlBuckets(db.engine, bucket_families(table))
+    return MemoryBuckets(settings.throttle_memory_entries)
 
 
 def bucket_key(*parts: str, fixed: int = 1) -> str:
@@ -148,10 +135,6 @@ def bucket_key(*parts: str, fixed: int = 1) -> str:
 def rate_key(policy: Policy, *parts: str) -> str:
     """The key of a rate-limit bucket: ``rl:<policy>:…``, the policy readable even when the rest is hashed."""
     return bucket_key("rl", policy.name, *parts, fixed=2)
-
-
-def now_seconds(state: AppState) -> float:
-    return state.clock.now().timestamp()
 
 
 # --- Atlas routes -----------------------------------------------------------------------------------------------
@@ -179,39 +162,6 @@ def classify_route(template: str, params: Mapping[str, str], table: Policies) ->
     return table.default, "global"
 
 
-async def limit_route(request: Request, caller: Principal) -> None:
-    """Take a token for this request; 429 ``RATE_LIMITED_TOKEN_BUCKET`` when the bucket is empty."""
-    state = app_state(request)
-    if not state.settings.rate_limits_enabled:
-        return
-    policy, scope = classify(request, policies(state))
-    decision = await _take(state, policy, caller, scope)
-    request.scope[HEADERS_KEY] = decision.headers()
-    if not decision.allowed:
-        RATE_LIMITED.labels(policy.name).inc()
-        raise RateLimitedTokenBucket(
-            request.url.path.lstrip("/"), decision.retry_after, policy.capacity, policy.refill, policy.period
-        )
-
-
-async def take_route_token(
-    state: AppState, caller: Principal, template: str, params: Mapping[str, str]
-) -> list[tuple[bytes, bytes]] | None:
-    """:func:`limit_route` for a fast path standing in for the route ``template``: the same bucket, and its headers
-    as ASGI header pairs; ``None`` when the bucket is empty (the route then refuses the request, with its 429)."""
-    if not state.settings.rate_limits_enabled:
-        return []
-    policy, scope = classify_route(template, params, policies(state))
-    decision = await _take(state, policy, caller, scope)
-    if not decision.allowed:
-        return None
-    return [(name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in decision.headers().items()]
-
-
-async def _take(state: AppState, policy: Policy, caller: Principal, scope: str) -> Decision:
-    return await bucket_store(state).take(rate_key(policy, caller.kind, caller.id, scope), policy, now_seconds(state))
-
-
 def with_rate_headers(request: Request, response: Response) -> Response:
     """Copy the request's rate-limit headers, if any, onto its response."""
     headers = request.scope.get(HEADERS_KEY)
@@ -231,19 +181,60 @@ class TokenRateLimited(RateLimited):
         return {**super().headers(), "RateLimit-Limit": str(self.capacity), "RateLimit-Remaining": "0"}
 
 
-async def limit_token(request: Request, client_id: str) -> None:
-    """The token endpoint's rate limit, per (client id, address), for a client that has just authenticated: taken
-    after authentication, like every other route's, so that a request naming any string as its client id spends
-    nobody's budget and leaves no bucket behind (failures are the brute-force guard's, bounded by the address's
-    budget). 429 ``RATE_LIMITED`` when the bucket is empty."""
-    state = app_state(request)
-    if not state.settings.rate_limits_enabled:
-        return
-    policy = policies(state).token
-    decision = await bucket_store(state).take(
-        rate_key(policy, client_id, client_ip(request)), policy, now_seconds(state)
-    )
-    request.scope[HEADERS_KEY] = decision.headers()
-    if not decision.allowed:
-        RATE_LIMITED.labels(policy.name).inc()
-        raise TokenRateLimited(policy, decision.retry_after)
+class RateLimits:
+    """The rate limits of one app: its policies, its bucket store (shared with the brute-force guard) and its clock.
+    Built once by :func:`atlas_sa.auth.core.build_auth_core`."""
+
+    def __init__(self, settings: Settings, clock: Clock, table: Policies, store: BucketStore) -> None:
+        self._settings = settings
+        self._clock = clock
+        self.policies = table
+        self.store = store
+
+    def now(self) -> float:
+        """The clock as the buckets count it, in seconds."""
+        return self._clock.now().timestamp()
+
+    async def limit_route(self, request: Request, caller: Principal) -> None:
+        """Take a token for this request; 429 ``RATE_LIMITED_TOKEN_BUCKET`` when the bucket is empty."""
+        if not self._settings.rate_limits_enabled:
+            return
+        policy, scope = classify(request, self.policies)
+        decision = await self._take(policy, caller, scope)
+        request.scope[HEADERS_KEY] = decision.headers()
+        if not decision.allowed:
+            RATE_LIMITED.labels(policy.name).inc()
+            raise RateLimitedTokenBucket(
+                request.url.path.lstrip("/"), decision.retry_after, policy.capacity, policy.refill, policy.period
+            )
+
+    async def take_route_token(
+        self, caller: Principal, template: str, params: Mapping[str, str]
+    ) -> list[tuple[bytes, bytes]] | None:
+        """:meth:`limit_route` for a fast path standing in for the route ``template``: the same bucket, and its
+        headers as ASGI header pairs; ``None`` when the bucket is empty (the route then refuses the request, with
+        its 429)."""
+        if not self._settings.rate_limits_enabled:
+            return []
+        policy, scope = classify_route(template, params, self.policies)
+        decision = await self._take(policy, caller, scope)
+        if not decision.allowed:
+            return None
+        return [(name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in decision.headers().items()]
+
+    async def _take(self, policy: Policy, caller: Principal, scope: str) -> Decision:
+        return await self.store.take(rate_key(policy, caller.kind, caller.id, scope), policy, self.now())
+
+    async def limit_token(self, request: Request, client_id: str) -> None:
+        """The token endpoint's rate limit, per (client id, address), for a client that has just authenticated:
+        taken after authentication, like every other route's, so that a request naming any string as its client id
+        spends nobody's budget and leaves no bucket behind (failures are the brute-force guard's, bounded by the
+        address's budget). 429 ``RATE_LIMITED`` when the bucket is empty."""
+        if not self._settings.rate_limits_enabled:
+            return
+        policy = self.policies.token
+        decision = await self.store.take(rate_key(policy, client_id, client_ip(request)), policy, self.now())
+        request.scope[HEADERS_KEY] = decision.headers()
+        if not decision.allowed:
+            RATE_LIMITED.labels(policy.name).inc()
+            raise TokenRateLimited(policy, decision.retry_after)

@@ -27,7 +27,6 @@ from jwt.algorithms import ECAlgorithm
 
 from atlas_sa.auth.repository import SigningKeyRepository
 from atlas_sa.kit.crypto import ServerKeys
-from atlas_sa.kit.state import AppState
 from atlas_sa.models import SigningKey
 
 ALGORITHM = "ES256"
@@ -74,7 +73,8 @@ def publishable(row: SigningKey, now: datetime) -> bool:
 
 
 class KeyRing:
-    """The process's cache of parsed keys; the database stays the source of truth for which key is active."""
+    """The process's cache of parsed keys; the database stays the source of truth for which key is active. The app's
+    is built once by :func:`atlas_sa.auth.core.build_auth_core`; the CLI makes its own."""
 
     def __init__(self, keys: ServerKeys) -> None:
         self._keys = keys
@@ -120,15 +120,3 @@ async def rotate(repository: SigningKeyRepository, keys: ServerKeys, now: dateti
     row = new_signing_key(keys, now)
     await repository.add(row)
     return row
-
-
-_RING = "auth.key_ring"
-
-
-def key_ring(state: AppState) -> KeyRing:
-    """The process's key ring, made on first use and kept in ``AppState.extras``."""
-    ring = state.extras.get(_RING)
-    if ring is None:
-        ring = state.extras[_RING] = KeyRing(state.keys)
-    assert isinstance(ring, KeyRing)
-    return ring

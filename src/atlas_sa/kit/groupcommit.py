@@ -56,6 +56,12 @@ class GroupCommit(Generic[Item, Result]):
             self._task = asyncio.create_task(self._drain(), name=self._name)
         return await done
 
+    async def close(self) -> None:
+        """Wait for the batch in flight, if any, to settle (the app's shutdown, before its database is disposed)."""
+        task = self._task
+        if task is not None and not task.done():
+            await task
+
     async def _drain(self) -> None:
         while self._queue:
             batch, self._queue = self._queue, []

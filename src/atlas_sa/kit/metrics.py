@@ -143,18 +143,17 @@ EVENTS_WRITTEN = Counter("atlas_sa_events_written", "Events written, by type.", 
 log = logging.getLogger("atlas_sa.metrics")
 
 Refresher = Callable[[], Awaitable[None]]
-_REFRESHERS = "metrics.refreshers"
 
 
 def on_scrape(state: AppState, refresher: Refresher) -> None:
     """Run ``refresher`` before each exposition of this app's metrics (for gauges read from the database)."""
-    state.extras.setdefault(_REFRESHERS, []).append(refresher)
+    state.scrape_refreshers.append(refresher)
 
 
 async def exposition(state: AppState, accept: str | None) -> tuple[bytes, str]:
     """The metrics as the scraper asked for them (Prometheus text, or OpenMetrics by ``Accept``), and their media
     type."""
-    for refresher in state.extras.get(_REFRESHERS, ()):
+    for refresher in state.scrape_refreshers:
         try:
             await refresher()
         except Exception as exc:  # noqa: BLE001 - a gauge left as last read beats no metrics at all

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,7 +25,10 @@ class AppState:
     bus: InvalidationBus = field(init=False)
     # Every API route, for answering 405 with the full ``Allow`` list.
     routes: list[Any] = field(default_factory=list)
-    # Feature-owned singletons (key material, caches) registered at start-up by name.
+    # What refreshes the gauges read from the database before ``/metrics`` is scraped (atlas_sa.kit.metrics).
+    scrape_refreshers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+    # The authentication caches' slot (atlas_sa.auth.cache.auth_caches); every other collaborator is typed and built
+    # once by create_app (atlas_sa.auth.core). Nothing else may be put here.
     extras: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:

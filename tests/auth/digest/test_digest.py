@@ -15,7 +15,8 @@ from fastapi import FastAPI
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from atlas_sa.auth.digest import NONCE_TTL_SECONDS, ReplayGuard, authenticate_digest, challenge, challenges
+from atlas_sa.auth.core import AuthCore, build_auth_core
+from atlas_sa.auth.digest import NONCE_TTL_SECONDS, ReplayGuard
 from atlas_sa.kit.clock import FrozenClock
 from atlas_sa.kit.crypto import ServerKeys
 from atlas_sa.kit.db import Database
@@ -33,13 +34,14 @@ PROBE = "/probe/items"
 def digest_app(settings: Settings, clock: FrozenClock, db: Database) -> FastAPI:
     app = FastAPI()
     app.state.atlas = AppState(settings=settings, db=db, clock=clock, keys=ServerKeys.from_settings(settings))
+    app.state.auth = core = build_auth_core(app.state.atlas)
     install_error_handlers(app)
     app.add_middleware(FormatMiddleware)
 
     @app.api_route("/probe/{rest:path}", methods=["GET", "POST", "DELETE"])
     async def probe(request: Request) -> Response:
         async with db.unit_of_work(write=False) as session:
-            principal = await authenticate_digest(request, session)
+            principal = await core.digest.authenticate(request, session)
         return JSONResponse(
             {
                 "kind": principal.kind,
@@ -113,10 +115,11 @@ async def test_no_credentials_get_atlas_challenge(http: httpx.AsyncClient) -> No
 
 
 def test_challenges_offer_md5_then_sha256(app: FastAPI) -> None:
-    md5, sha256 = challenges(app.state.atlas)
+    core: AuthCore = app.state.auth
+    md5, sha256 = core.digest.challenges()
     assert parse_challenge(md5)["algorithm"] == "MD5"
     assert parse_challenge(sha256)["algorithm"] == "SHA-256"
-    assert parse_challenge(challenge(app.state.atlas, stale=True))["stale"] == "true"
+    assert parse_challenge(core.digest.challenge(stale=True))["stale"] == "true"
 
 
 # --- success ----------------------------------------------------------------------------------------------------
@@ -283,7 +286,7 @@ async def test_nonce_of_another_server_key(
 ) -> None:
     public, private = api_key
     other = AppState(settings=settings, db=db, clock=clock, keys=ServerKeys.from_master("another-master-0123456789"))
-    nonce = parse_challenge(challenge(other))["nonce"]
+    nonce = parse_challenge(build_auth_core(other).digest.challenge())["nonce"]
     fields = DigestFields(public, private, nonce, PROBE)
     assert_refused(await http.get(PROBE, headers={"Authorization": fields.header()}))
 

@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import Request
 from starlette.responses import Response
 
-from atlas_sa.auth.network import best_match, enforce_network_access
+from atlas_sa.auth.network import UsageCounter, best_match, enforce_network_access
 from atlas_sa.errors import GroupNotFound, OrgRequiresAccessList
 from atlas_sa.identity.principal import Principal
 from atlas_sa.kit.addresses import client_ip, parse_ip
@@ -43,6 +43,7 @@ Session = Annotated[AsyncSession, Depends(request_session)]
 def network_app(settings: Settings, clock: FrozenClock, db: Database) -> FastAPI:
     app = FastAPI()
     app.state.atlas = AppState(settings=settings, db=db, clock=clock, keys=ServerKeys.from_settings(settings))
+    usage = UsageCounter(app.state.atlas)
     install_error_handlers(app)
     app.add_middleware(FormatMiddleware)
     router = atlas_router("2023-01-01")
@@ -55,7 +56,7 @@ def network_app(settings: Settings, clock: FrozenClock, db: Database) -> FastAPI
         principal = Principal(
             kind="service_account", id=client_id, org_id=account.org_id, client_ip=ip, account_id=account.id
         )
-        await enforce_network_access(request, session, principal)
+        await enforce_network_access(request, session, principal, usage)
         return ok({"clientIp": ip})
 
     @router.get("/net/{client_id}")
@@ -368,15 +369,18 @@ async def test_forwarded_for_honoured_from_trusted_proxy(
     assert_forbidden(await proxy.get(f"/net/{client_id}"), "IP_ADDRESS_NOT_ON_ACCESS_LIST", "10.0.0.1")
 
 
-async def test_api_keys_answer_to_the_organizations_requirement(db: Database, clock: FrozenClock, org_id: str) -> None:
+async def test_api_keys_answer_to_the_organizations_requirement(
+    settings: Settings, db: Database, clock: FrozenClock, org_id: str
+) -> None:
     """An API key has no access list here, so the organization's setting alone decides; the system is exempt."""
     request = Request({"type": "http", "method": "GET", "headers": [], "client": ("192.0.2.1", 1)})
+    usage = UsageCounter(AppState(settings=settings, db=db, clock=clock, keys=ServerKeys.from_settings(settings)))
     key = Principal(kind="api_key", id="abcdefgh", org_id=org_id, client_ip="192.0.2.1")
     async with db.unit_of_work() as session:
-        await enforce_network_access(request, session, key)
+        await enforce_network_access(request, session, key, usage)
     await require_access_list(db, org_id)
     async with db.unit_of_work() as session:
         with pytest.raises(OrgRequiresAccessList) as refused:
-            await enforce_network_access(request, session, key)
+            await enforce_network_access(request, session, key, usage)
         assert refused.value.parameters == ["192.0.2.1"]
-        await enforce_network_access(request, session, Principal(kind="system", id="system"))
+        await enforce_network_access(request, session, Principal(kind="system", id="system"), usage)
