@@ -1,4 +1,4 @@
-"""HTTP Digest (RFC 7616) against API keys, through a tiny app whose one route calls ``authenticate_digest``.
+"""HTTP Digest (RFC 7616) against API keys, through a tiny app whose one route calls ``DigestAuth.authenticate``.
 
 The app is built inline (as starlette's own tests do) so these tests exercise the authenticator alone, over real
 HTTP and a real database, independently of how the API wires it into every route.
