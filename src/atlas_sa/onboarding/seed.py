@@ -195,8 +195,9 @@ class _Applier:
                 <= expires - now
                 <= timedelta(hours=org.max_secret_validity_hours)
             ):
+                field = "expiresAt" if secret.expires_at is not None else "expiresAfterHours"
                 raise SeedConflict(
-                    f"{where}.expiresAt",
+                    f"{where}.{field}",
                     f"must be {MIN_SECRET_VALIDITY_HOURS} to {org.max_secret_validity_hours} hours from now "
                     "(the organization's maxServiceAccountSecretValidityInHours)",
                 )
