@@ -7,6 +7,7 @@ import os
 import shutil
 import subprocess
 import sys
+from importlib.metadata import entry_points
 from pathlib import Path
 
 import httpx
@@ -59,24 +60,18 @@ def test_a_server_of_its_own() -> None:
 
 
 def test_a_users_suite(tmp_path: Path) -> None:
+    # What pytest's plugin autoloading reads: so wherever atlas-sa is installed, the fixture is there.
+    [plugin] = [point for point in entry_points(group="pytest11") if point.value.startswith("atlas_sa")]
+    assert plugin.value == "atlas_sa.testing.plugin"
     shutil.copy(EXAMPLE, tmp_path / "seed.toml")
     (tmp_path / "pytest.ini").write_text("[pytest]\natlas_sa_seed = seed.toml\natlas_sa_https = true\n")
     (tmp_path / "test_with_atlas_sa.py").write_text(USER_TESTS)
     environment = {name: value for name, value in os.environ.items() if not name.startswith(("PYTEST_", "CI"))}
+    # The plugin named, and no other loaded: autoloading this environment's others (schemathesis, hypothesis…)
+    # would cost seconds and test nothing of ours.
+    environment["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"
     result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pytest",
-            "-q",
-            "-p",
-            "no:cacheprovider",
-            "-p",
-            "no:asyncio",
-            "-W",
-            "error",
-            str(tmp_path),
-        ],
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", plugin.value, "-W", "error"],
         cwd=tmp_path,
         env=environment,
         capture_output=True,
