@@ -277,3 +277,19 @@ async def test_announcements_from_elsewhere(
     locked = await token(connect(app, "192.0.2.1"), made.client_id, made.client_secret)
     assert_locked(locked, 30)
     assert locked.headers["Retry-After"] == "30"
+
+
+async def test_shutdown_settles_the_auth_tasks(
+    postgresql_only: None, app: FastAPI, connect: ClientFactory, db: Database
+) -> None:
+    """The lifespan closes what the auth core runs before it lets the database go: a lockout read-back in flight
+    is cancelled and a mint batch settles, rather than running on after the app has stopped."""
+    async with app.router.lifespan_context(app):
+        await until_complete(app)
+        made = await connect(app, HOME).bootstrap()
+        assert (await token(connect(app, HOME), made.client_id, made.client_secret)).status_code == 200
+        # What the listener does on reconnecting: a read-back starts, and the app stops before it is done.
+        state_of(app).bus.emit_everything()
+        assert not lockouts(app).complete(0.0)
+    left = [task.get_name() for task in asyncio.all_tasks() if task.get_name().startswith("atlas-sa-")]
+    assert left == []
