@@ -23,7 +23,9 @@ if TYPE_CHECKING:
     from atlas_sa.onboarding.seed_file import Seed
     from atlas_sa.settings import Settings
 
-app = typer.Typer(help="Seeds: a declared state (orgs, projects, accounts with fixed credentials) for CI.")
+app = typer.Typer(
+    help="Seeds: a declared state (orgs, projects, accounts with fixed credentials) for CI.", no_args_is_help=True
+)
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON object: the database and what was created.")]
 _KINDS = {
