@@ -73,6 +73,20 @@ class CredentialRepository:
     async def delete_token(self, jti: str) -> None:
         await self.session.execute(delete(AccessToken).where(AccessToken.jti == jti))
 
+    async def live_tokens(self, account_id: str, now: datetime) -> Sequence[AccessToken]:
+        """The account's unexpired tokens (at most ``MAX_ACTIVE_TOKENS``, the mint batch prunes beyond)."""
+        statement = select(AccessToken).where(
+            AccessToken.service_account_id == account_id, AccessToken.expires_at > now
+        )
+        return (await self.session.execute(statement)).scalars().all()
+
+    async def delete_tokens(self, tokens: Sequence[AccessToken]) -> None:
+        # One by one through the session, not one bulk DELETE: the cache hooks then drop exactly these tokens, on
+        # every instance (atlas_sa.auth.cache), rather than everything every instance has cached.
+        for token in tokens:
+            await self.session.delete(token)
+        await self.session.flush()
+
     async def project_roles(self, account_id: str) -> dict[str, frozenset[str]]:
         statement = select(ProjectAssignment.project_id, ProjectAssignment.roles).where(
             ProjectAssignment.service_account_id == account_id

@@ -200,3 +200,12 @@ class OAuthService:
             now=self.clock.now(),
             check_times=check_times,
         )
+
+
+async def revoke_all(credentials: CredentialRepository, account: ServiceAccount, now: datetime) -> int:
+    """Revoke every live access token of ``account`` (``atlas-sa tokens revoke``, for an operator who suspects a
+    leak): their rows go, so each fails its next request (401 ``invalid_token``), here and on every instance. The
+    account's secrets stay valid: to stop new tokens too, delete or rotate them. How many were revoked."""
+    tokens = await credentials.live_tokens(account.id, now)
+    await credentials.delete_tokens(tokens)
+    return len(tokens)

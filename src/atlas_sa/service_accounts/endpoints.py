@@ -182,7 +182,7 @@ def new_account(body: OrgServiceAccountRequest | GroupServiceAccountRequest) -> 
     )
 
 
-def _changes(body: OrgServiceAccountUpdateRequest | GroupServiceAccountUpdateRequest) -> AccountChanges:
+def account_changes(body: OrgServiceAccountUpdateRequest | GroupServiceAccountUpdateRequest) -> AccountChanges:
     sent = body.model_fields_set
     return AccountChanges(
         name=body.name if "name" in sent else None,
@@ -238,7 +238,7 @@ async def update_org_service_account(
     orgId: str,  # noqa: N803
     clientId: str,  # noqa: N803
 ) -> Response:
-    return ok(org_account_schema(await accounts.update_for_org(caller, orgId, clientId, _changes(body))))
+    return ok(org_account_schema(await accounts.update_for_org(caller, orgId, clientId, account_changes(body))))
 
 
 @router.delete(ORG_ACCOUNT, operation_id="deleteOrgServiceAccount", status_code=204)
@@ -342,7 +342,7 @@ async def update_group_service_account(
     groupId: str,  # noqa: N803
     clientId: str,  # noqa: N803
 ) -> Response:
-    return ok(group_account_schema(await accounts.update_for_project(caller, groupId, clientId, _changes(body))))
+    return ok(group_account_schema(await accounts.update_for_project(caller, groupId, clientId, account_changes(body))))
 
 
 @router.delete(GROUP_ACCOUNT, operation_id="deleteGroupServiceAccount", status_code=204)

@@ -275,6 +275,16 @@ class ServiceAccountRepository:
         await self.session.execute(delete(ServiceAccountSecret).where(ServiceAccountSecret.id == secret.id))
         await self.session.flush()
 
+    async def secrets_expiring(self, until: datetime) -> Sequence[tuple[ServiceAccountSecret, ServiceAccount]]:
+        """Every secret of every account that expires by ``until``, expired ones included, soonest first."""
+        statement = (
+            select(ServiceAccountSecret, ServiceAccount)
+            .join(ServiceAccount, ServiceAccount.id == ServiceAccountSecret.service_account_id)
+            .where(ServiceAccountSecret.expires_at <= until)
+            .order_by(ServiceAccountSecret.expires_at, ServiceAccountSecret.id)
+        )
+        return [(secret, account) for secret, account in (await self.session.execute(statement)).all()]
+
     async def count_secrets_expiring(self, after: datetime, until: datetime) -> int:
         """Secrets of every account that expire in ``(after, until]`` (the ``atlas_sa_secrets_expiring`` gauge)."""
         statement = select(func.count()).where(

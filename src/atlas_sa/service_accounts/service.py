@@ -38,6 +38,7 @@ from atlas_sa.errors import (
     MaxServiceAccountsPerOrgExceeded,
     MissingAttribute,
     ResourceNotFound,
+    UserUnauthorized,
 )
 from atlas_sa.identity.principal import Principal
 from atlas_sa.identity.roles import Requirement, authorize, authorize_account_change
@@ -434,6 +435,26 @@ class ServiceAccountService:
         account = await self.account_in_org(org.id, client_id, for_update=True)
         await self._delete_secret(account, secret_id)
         await self._record(EventType.SERVICE_ACCOUNT_SECRET_DELETED, account, secretId=secret_id)
+
+    async def expiring_secrets(
+        self, caller: Principal, until: datetime
+    ) -> Sequence[tuple[ServiceAccountSecret, ServiceAccount]]:
+        """Every organization's secrets that expire by ``until`` (``atlas-sa secrets expiring``): no API operation
+        reads across organizations, so only the local system may."""
+        if not caller.is_system:
+            raise UserUnauthorized
+        return await self.accounts.secrets_expiring(until)
+
+    async def locate(self, caller: Principal, client_id: str) -> ServiceAccount:
+        """The account of ``client_id`` in whichever organization holds it (the command line names accounts by
+        client id alone; only the local system may look across organizations); 404 ``RESOURCE_NOT_FOUND`` as on
+        the API's paths."""
+        if not caller.is_system:
+            raise UserUnauthorized
+        account = await self.accounts.by_client_id(client_id) if is_client_id(client_id) else None
+        if account is None:
+            raise ResourceNotFound(client_id)
+        return account
 
     # --- project operations ------------------------------------------------------------------------------------
 

@@ -21,8 +21,11 @@ def register(app: typer.Typer, *, unless_running: Sequence[str] = ()) -> None:
     own |= {group.name for group in app.registered_groups if group.name}
     if own.intersection(unless_running):
         return
-    from atlas_sa.cli.operate import config, orgs, projects  # noqa: PLC0415 - they use atlas_sa.cli.main's helpers
+    from atlas_sa.cli.operate import accounts, config, orgs, projects, secrets, tokens  # noqa: PLC0415 - see above
 
     app.add_typer(orgs.app, name="orgs")
     app.add_typer(projects.app, name="projects")
+    app.add_typer(accounts.app, name="accounts")
+    app.add_typer(secrets.app, name="secrets")
+    app.add_typer(tokens.app, name="tokens")
     app.add_typer(config.app, name="config")

@@ -33,6 +33,7 @@ from atlas_sa.audit.recording import CLI, EventRecorder
 from atlas_sa.cli.credentials import run_claimed
 from atlas_sa.cli.main import fail, load_key_settings, migrate, run_with_keys, safe_url
 from atlas_sa.errors import AtlasError
+from atlas_sa.identity.principal import SYSTEM
 from atlas_sa.kit.clock import SystemClock
 from atlas_sa.kit.crypto import ServerKeys
 from atlas_sa.kit.db import parse_database_url, sqlite_file_missing
@@ -123,6 +124,14 @@ def operate(database_url: str | None, config_file: Path | None, work: Callable[[
         fail(str(refused), EXIT_REFUSED)
 
 
+async def org_of(op: Operation, client_id: str, org_id: str | None) -> str:
+    """The organization whose path an account is addressed through: ``--org`` when given (an account outside it is
+    then not found, as on the API's path), else the account's own."""
+    if org_id is not None:
+        return org_id
+    return (await op.accounts.locate(SYSTEM, client_id)).org_id
+
+
 def request_body(model: type[M], fields: dict[str, Any]) -> M:
     """``fields`` checked as the API checks a request body of ``model``, refused with the API's error."""
     try:
@@ -149,12 +158,23 @@ _DURATION = re.compile(r"(\d{1,6})([dhm])")
 _UNITS = {"d": "days", "h": "hours", "m": "minutes"}
 
 
-def duration(text: str) -> timedelta:
-    """``7d``, ``12h`` or ``30m`` (a typer option parser: a bad value is a usage error, exit code 2)."""
+def duration(text: str | timedelta) -> timedelta:
+    """``7d``, ``12h`` or ``30m`` (a typer option parser: a bad value is a usage error, exit code 2). Typer hands
+    it an option's default as well, already a ``timedelta``."""
+    if isinstance(text, timedelta):
+        return text
     found = _DURATION.fullmatch(text.strip())
     if found is None:
         raise typer.BadParameter(f"{text!r} is not a duration: a whole number of days, hours or minutes (7d, 12h, 30m)")
     return timedelta(**{_UNITS[found.group(2)]: int(found.group(1))})
+
+
+def whole_hours(delta: timedelta, option: str) -> int:
+    """A duration as the API's ``…Hours`` fields take it."""
+    hours, rest = divmod(delta, timedelta(hours=1))
+    if rest:
+        raise typer.BadParameter("must be whole hours or days (8h, 90d)", param_hint=option)
+    return int(hours)
 
 
 # --- output ------------------------------------------------------------------------------------------------------

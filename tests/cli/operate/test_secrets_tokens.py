@@ -1,0 +1,87 @@
+"""``atlas-sa secrets …`` and ``atlas-sa tokens revoke`` as real processes, on SQLite and PostgreSQL: a rotation
+without downtime, seen through the token endpoint, and its refusal while the old secret alone carries traffic."""
+
+from __future__ import annotations
+
+from tests.cli.operate.conftest import Cli, rows
+from tests.support.client import TOKEN_PATH, AtlasClient, accept, basic
+
+EVENTS = accept("2023-01-01")
+
+
+async def mints(http: AtlasClient, client_id: str, secret: str) -> int:
+    response = await http.post(TOKEN_PATH, data={"grant_type": "client_credentials"}, headers=basic(client_id, secret))
+    return response.status_code
+
+
+async def test_rotation_then_revocation(cli: Cli, http: AtlasClient) -> None:
+    made = await http.bootstrap("acme")
+    client_id, old = made.client_id, made.client_secret
+    # Traffic on the current secret: a token minted with it (its lastUsedAt), kept unused for the checks below.
+    old_token = await http.token_for(client_id, old)
+
+    rotated = cli.json("secrets", "rotate", client_id)
+    new = rotated["secret"]["secret"]
+    assert rotated["next"] == f"atlas-sa secrets rotate {client_id} --finish"
+    # The older secret is capped at 7 days (Atlas's rule); both authenticate meanwhile: no downtime.
+    (previous,) = rotated["previous"]
+    assert previous["expiresAt"] < made.as_json()["secretExpiresAt"]
+    assert await mints(http, client_id, old) == 200
+
+    # The old secret alone carries recent traffic: finishing now would cut it off, so it is refused (exit 4).
+    refusal = cli.error("secrets", "rotate", client_id, "--finish", code=4)
+    assert refusal.startswith(
+        f"the old secret still authenticates recent traffic and the new one {rotated['secret']['id']}"
+    )
+    assert "--force" in refusal
+    assert (
+        cli.error("secrets", "rotate", client_id, code=4)
+        == f"Service account {client_id} already has the maximum of 2 secrets. "
+        f"(MAX_SECRETS_PER_SERVICE_ACCOUNT_EXCEEDED): finish the rotation in progress first: "
+        f"atlas-sa secrets rotate {client_id} --finish"
+    )
+
+    # Clients move to the new secret; then finishing deletes the old one, which revokes what it minted.
+    new_token = await http.token_for(client_id, new)
+    finished = cli("secrets", "rotate", client_id, "--finish").stdout.splitlines()
+    assert finished[0].startswith(f"Deleted secret {previous['id']} ")
+    assert finished[-1].startswith("Warning: deleted while in recent use: ")  # the old one was used too
+    assert await mints(http, client_id, old) == 401
+    assert await mints(http, client_id, new) == 200
+    assert (
+        await http.get("/api/atlas/v2/orgs", headers={**EVENTS, "Authorization": f"Bearer {old_token}"})
+    ).status_code == 401
+    assert cli.json("secrets", "rotate", client_id, "--finish")["deleted"] == []
+
+    # A second secret caps this one at 7 days: it is now among every organization's expiring secrets.
+    extra = cli.json("secrets", "create", client_id, "--expires-after", "10d")
+    assert extra["secret"].startswith("mdb_sa_sk_")
+    expiring = cli.json("secrets", "expiring", "--within", "8d")
+    assert [(s["clientId"], s["id"], s["expired"]) for s in expiring["results"]] == [
+        (client_id, rotated["secret"]["id"], False)
+    ]
+    table = rows(cli("secrets", "expiring", "--within", "8d").stdout)
+    assert [(r["CLIENT ID"], r["STATUS"]) for r in table] == [(client_id, "expiring")]
+    assert cli.json("secrets", "delete", client_id, extra["id"]) == {
+        "clientId": client_id,
+        "secretId": extra["id"],
+        "deleted": True,
+    }
+    assert cli.error("secrets", "delete", client_id, extra["id"], code=3) == (
+        f"Cannot find resource {extra['id']}. (RESOURCE_NOT_FOUND)"
+    )
+    assert "not a duration" in cli("secrets", "expiring", "--within", "soon", code=2).stderr
+
+    # A suspected leak: every live token goes at once; the secret still mints new ones.
+    second_token = await http.token_for(client_id, new)
+    assert cli.json("tokens", "revoke", "--client-id", client_id) == {"clientId": client_id, "revoked": 3}
+    for token in (new_token, second_token):
+        got = await http.get("/api/atlas/v2/orgs", headers={**EVENTS, "Authorization": f"Bearer {token}"})
+        assert got.status_code == 401
+    assert await mints(http, client_id, new) == 200
+
+    await http.login(client_id, new)
+    events = (await http.get(f"/api/atlas/v2/orgs/{made.org_id}/events?itemsPerPage=500", headers=EVENTS)).json()
+    by_cli = [e["eventTypeName"] for e in events["results"] if e.get("username") == "atlas-sa-cli"]
+    assert by_cli.count("SERVICE_ACCOUNT_SECRET_ADDED") == 2
+    assert by_cli.count("SERVICE_ACCOUNT_SECRET_DELETED") == 2
