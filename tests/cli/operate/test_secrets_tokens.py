@@ -3,8 +3,14 @@ without downtime, seen through the token endpoint, and its refusal while the old
 
 from __future__ import annotations
 
-from tests.cli.operate.conftest import Cli, rows
+import json
+import time
+
+import httpx
+
+from tests.cli.operate.conftest import KEY, Cli, rows
 from tests.support.client import TOKEN_PATH, AtlasClient, accept, basic
+from tests.support.server import live_server
 
 EVENTS = accept("2023-01-01")
 
@@ -85,3 +91,25 @@ async def test_rotation_then_revocation(cli: Cli, http: AtlasClient) -> None:
     by_cli = [e["eventTypeName"] for e in events["results"] if e.get("username") == "atlas-sa-cli"]
     assert by_cli.count("SERVICE_ACCOUNT_SECRET_ADDED") == 2
     assert by_cli.count("SERVICE_ACCOUNT_SECRET_DELETED") == 2
+
+
+def test_a_running_server_refuses_revoked_tokens_at_once(own_postgres: str) -> None:
+    """On PostgreSQL the revocation reaches every running instance with its commit (``pg_notify``), so a token the
+    server has already accepted, and cached, is refused on its next request."""
+    cli = Cli(own_postgres)
+    with live_server(own_postgres, env={"ATLAS_SA_SECRET_KEY": KEY}) as server:
+        made = json.loads(cli("bootstrap", "--json").stdout)
+        token = httpx.post(
+            f"{server.base_url}{TOKEN_PATH}",
+            data={"grant_type": "client_credentials"},
+            auth=(made["clientId"], made["clientSecret"]),
+        ).json()["access_token"]
+        headers = {**EVENTS, "Authorization": f"Bearer {token}"}
+        assert httpx.get(f"{server.base_url}/api/atlas/v2/orgs", headers=headers).status_code == 200
+        assert cli.json("tokens", "revoke", "--client-id", made["clientId"])["revoked"] == 1
+        # The notification is delivered at commit; the server applies it as it arrives.
+        deadline = time.monotonic() + 5
+        while (status := httpx.get(f"{server.base_url}/api/atlas/v2/orgs", headers=headers).status_code) == 200:
+            assert time.monotonic() < deadline, "the running server still accepts the revoked token"
+            time.sleep(0.05)
+        assert status == 401
