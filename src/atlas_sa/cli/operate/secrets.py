@@ -37,7 +37,7 @@ from atlas_sa.kit.rendering import to_jsonable
 from atlas_sa.models import AccessToken, ServiceAccountSecret
 from atlas_sa.service_accounts.endpoints import issued_secret_schema, secret_schema
 from atlas_sa.service_accounts.repository import SecretSummary
-from atlas_sa.service_accounts.service import IssuedSecret, masked
+from atlas_sa.service_accounts.service import MIN_SECRET_VALIDITY_HOURS, IssuedSecret, masked
 
 app = typer.Typer(help="Service-account secrets: create, delete, find the expiring ones, rotate.", no_args_is_help=True)
 
@@ -238,7 +238,7 @@ async def _same_validity(op: Operation, org_id: str, secrets: Sequence[StoredSec
     if newest is None:
         return org.max_secret_validity_hours
     hours = round((newest.expires_at - newest.created_at) / timedelta(hours=1))
-    return max(8, min(hours, org.max_secret_validity_hours))
+    return max(MIN_SECRET_VALIDITY_HOURS, min(hours, org.max_secret_validity_hours))
 
 
 async def _finish(op: Operation, org_id: str, client_id: str, *, recent: timedelta, force: bool) -> Output:
