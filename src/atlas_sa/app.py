@@ -19,6 +19,7 @@ from atlas_sa.auth import endpoints as oauth
 from atlas_sa.auth.core import build_auth_core
 from atlas_sa.auth.dependencies import RequestAuthenticator
 from atlas_sa.auth.fastpath import token_route
+from atlas_sa.changes import follow
 from atlas_sa.events import endpoints as events
 from atlas_sa.events.expiry import start_event_watch
 from atlas_sa.identity.caller import Authenticator
@@ -39,8 +40,9 @@ from atlas_sa.private import endpoints as private
 from atlas_sa.projects import endpoints as projects
 from atlas_sa.root import endpoints as root
 from atlas_sa.service_accounts import endpoints as service_accounts
-from atlas_sa.service_accounts.fastpath import ViewStore, read_route
+from atlas_sa.service_accounts.fastpath import read_route
 from atlas_sa.service_accounts.repository import ServiceAccountRepository
+from atlas_sa.service_accounts.views import ViewCache
 from atlas_sa.settings import Settings
 
 _NO_TELEMETRY: TelemetryConfig = {"tracing": False, "metrics": False, "logs": False}
@@ -121,8 +123,9 @@ def create_app(
     # What ``identity.caller.Caller`` calls: features declare the dependency, auth implements it.
     authenticator: Authenticator = RequestAuthenticator(state, core)
     app.state.authenticator = authenticator
-    # The service-account views the read fast path serves, kept and invalidated with the authentication caches.
-    views: ViewStore = core.caches
+    # The service-account views the read fast path serves, dropped when their account changes (atlas_sa.changes).
+    views = ViewCache()
+    follow(state.bus, views)
     app.state.views = views
     app.observed = (state, settings.access_log)
     install_error_handlers(app)

@@ -8,7 +8,7 @@ import asyncio
 
 import pytest
 
-from atlas_sa.auth.cache import AuthCaches, auth_caches
+from atlas_sa.auth.cache import AuthCaches
 from atlas_sa.kit.clock import FrozenClock
 from atlas_sa.kit.db import Database
 from atlas_sa.models import AccessToken, Organization
@@ -27,7 +27,8 @@ def settings(database_url: str) -> Settings:
 
 
 def caches(client: AtlasClient) -> AuthCaches:
-    return auth_caches(client.state)
+    caches: AuthCaches = client.app.state.auth.caches
+    return caches
 
 
 async def test_a_repeated_token_is_served_from_the_cache(client: AtlasClient) -> None:

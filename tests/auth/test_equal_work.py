@@ -20,7 +20,6 @@ from sqlalchemy import Engine, event
 
 from atlas_sa.api_keys.service import create_api_key
 from atlas_sa.audit.recording import CLI, EventRecorder
-from atlas_sa.auth.cache import auth_caches
 from atlas_sa.kit.crypto import ServerKeys
 from atlas_sa.kit.state import AppState
 from tests.auth.digest.helpers import DigestFields, parse_challenge
@@ -56,7 +55,7 @@ def instrument(app: FastAPI) -> CountingKeys:
     state: AppState = app.state.atlas
     keys = CountingKeys(state.keys.hash_key, state.keys.encryption_key, state.keys.check_value)
     state.keys = keys
-    caches = auth_caches(state)
+    caches = app.state.auth.caches
     lookup = caches.client
 
     def counted(client_id: str) -> Any:

@@ -14,7 +14,6 @@ import jwt
 import pytest
 from sqlalchemy import delete, select, update
 
-from atlas_sa.auth.cache import auth_caches
 from atlas_sa.kit.clock import FrozenClock, isoformat
 from atlas_sa.kit.db import Database
 from atlas_sa.models import AccessToken, Base, ServiceAccountSecret
@@ -118,7 +117,7 @@ async def test_a_secret_gone_after_the_cache_answered_refuses_only_its_own_mints
             await connection.execute(delete(secrets).where(mine))
         else:
             await connection.execute(update(secrets).where(mine).values(expires_at=clock.now()))
-    cached = auth_caches(client.state).client(gone.client_id)
+    cached = client.app.state.auth.caches.client(gone.client_id)
     assert cached is not None
     assert cached.secrets[0].expires_at > clock.now()
 

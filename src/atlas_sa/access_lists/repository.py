@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from atlas_sa.changes import account_key, naming
 from atlas_sa.kit.pagination import PageRequest
 from atlas_sa.models import AccessListEntry
 
@@ -36,9 +37,11 @@ class AccessListRepository:
 
     async def delete(self, entry: AccessListEntry) -> None:
         await self.session.execute(
-            delete(AccessListEntry).where(
+            delete(AccessListEntry)
+            .where(
                 AccessListEntry.service_account_id == entry.service_account_id,
                 AccessListEntry.cidr_block == entry.cidr_block,
             )
+            .execution_options(**naming(account_key(entry.service_account_id)))
         )
         await self.session.flush()

@@ -16,12 +16,13 @@ from dataclasses import dataclass
 from starlette.requests import HTTPConnection
 
 from atlas_sa.auth.bruteforce import BruteForceGuard
-from atlas_sa.auth.cache import AuthCaches, auth_caches
+from atlas_sa.auth.cache import AuthCaches
 from atlas_sa.auth.digest import DigestAuth
 from atlas_sa.auth.minting import MintBatcher
 from atlas_sa.auth.network import UsageCounter
 from atlas_sa.auth.ratelimits import Policies, RateLimits, bucket_store
 from atlas_sa.auth.signing import KeyRing
+from atlas_sa.changes import follow
 from atlas_sa.kit.state import AppState
 
 
@@ -47,9 +48,12 @@ def build_auth_core(state: AppState) -> AuthCore:
     ring = KeyRing(state.keys)
     limits = RateLimits(state.settings, state.clock, table, bucket_store(state.settings, state.db, table))
     guard = BruteForceGuard(state, limits)
+    # Fresh, and from now on dropping whatever a commit here or on another instance changes (atlas_sa.changes).
+    caches = AuthCaches()
+    follow(state.bus, caches)
     return AuthCore(
         ring=ring,
-        caches=auth_caches(state),
+        caches=caches,
         limits=limits,
         guard=guard,
         digest=DigestAuth(state, guard),

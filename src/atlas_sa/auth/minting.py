@@ -37,15 +37,7 @@ from typing import NamedTuple
 from sqlalchemy import ARRAY, Insert, String, TableValuedAlias, bindparam, delete, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from atlas_sa.auth.cache import (
-    EXEMPT,
-    AuthCaches,
-    CachedClient,
-    CachedSecret,
-    stage_keys,
-    token_key,
-    view_key,
-)
+from atlas_sa.auth.cache import AuthCaches, CachedClient, CachedSecret
 from atlas_sa.auth.repository import CredentialRepository, SigningKeyRepository
 from atlas_sa.auth.service import (
     MAX_ACTIVE_TOKENS,
@@ -58,6 +50,7 @@ from atlas_sa.auth.service import (
 )
 from atlas_sa.auth.signing import TOKEN_LIFETIME, ActiveKey, KeyRing
 from atlas_sa.auth.tokens import encode, new_jti
+from atlas_sa.changes import naming, stage, token_key, view_key
 from atlas_sa.kit.groupcommit import GroupCommit, Pending
 from atlas_sa.kit.ids import is_client_id
 from atlas_sa.kit.state import AppState
@@ -67,8 +60,7 @@ log = logging.getLogger("atlas_sa.auth.minting")
 
 # The batch's statements, built once: building and compiling them per batch (coercions, cache keys) cost more CPU
 # than running them. Core statements on the tables, so no ORM compile step runs at execution; lists are expanding
-# parameters. They live here rather than in the auth repository because they carry auth.cache's EXEMPT option, and
-# auth.cache imports the repository (through auth.signing).
+# parameters.
 _ACCOUNTS = Base.metadata.tables[ServiceAccount.__tablename__]
 _SECRETS = Base.metadata.tables[ServiceAccountSecret.__tablename__]
 _TOKENS = Base.metadata.tables[AccessToken.__tablename__]
@@ -117,13 +109,13 @@ _INSERT_TOKENS_SQLITE = _insert_tokens(func.json_each(bindparam("jtis", type_=St
 _INSERT_TOKENS_POSTGRES = _insert_tokens(
     func.unnest(bindparam("jtis", type_=ARRAY(String))).table_valued("value").render_derived()
 )
-# Exempt from the cache hooks' rule for bulk writes (everything): the one cache holding lastUsedAt, the views, is
-# told by ``_last_used_changed``. Executed with one parameter set per secret.
+# Names no key itself (atlas_sa.changes): the one cache holding lastUsedAt, the views, is told by
+# ``_last_used_changed``. Executed with one parameter set per secret.
 _MARK_USED = (
     update(_SECRETS)
     .where(_SECRETS.c.id == bindparam("secret_id"))
     .values(last_used_at=bindparam("used_at"))
-    .execution_options(**{EXEMPT: True})
+    .execution_options(**naming())
 )
 _RANKED = (
     select(
@@ -142,8 +134,8 @@ _RANKED = (
     .subquery("ranked")
 )
 # Every account of the batch in one statement: its expired tokens and, of its unexpired ones, all but the newest
-# ``keep``. RETURNING (SQLite >= 3.35) names the rows it deleted, so no select runs first. Exempt: the caller
-# stages the revoked tokens' keys itself.
+# ``keep``. RETURNING (SQLite >= 3.35) names the rows it deleted, so no select runs first, and the caller
+# stages the revoked tokens' keys from it.
 _PRUNE = (
     delete(_TOKENS)
     .where(
@@ -154,7 +146,7 @@ _PRUNE = (
         ),
     )
     .returning(_TOKENS.c.jti, (_TOKENS.c.expires_at > bindparam("now")).label("unexpired"))
-    .execution_options(**{EXEMPT: True})
+    .execution_options(**naming())
 )
 
 
@@ -263,14 +255,14 @@ async def _write(
     # ``exp`` wherever they are cached.
     revoked = [token_key(jti) for jti, unexpired in pruned if unexpired]
     if revoked:
-        stage_keys(session.sync_session, revoked)
+        stage(session, revoked)
 
 
 def _last_used_changed(session: AsyncSession, account_ids: Iterable[str]) -> None:
     """The hook point for caches that hold a secret's ``lastUsedAt``, called with the accounts whose secrets' value
-    this batch changed (the batch's own writes are exempt from the cache hooks): their ``v`` keys drop the cached
+    this batch changed (the batch's own write names no key): their ``v`` keys drop the cached
     ``getOrgServiceAccount`` views, here and, published with the commit, on every instance."""
-    stage_keys(session.sync_session, [view_key(account_id) for account_id in account_ids])
+    stage(session, [view_key(account_id) for account_id in account_ids])
 
 
 def _settle_error(mint: Pending[_Mint, ActiveKey], exc: Exception) -> None:

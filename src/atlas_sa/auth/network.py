@@ -19,7 +19,8 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import Request
 
-from atlas_sa.auth.cache import EXEMPT, AccessRules
+from atlas_sa.auth.cache import AccessRules
+from atlas_sa.changes import naming
 from atlas_sa.errors import IpAddressNotOnAccessList, OrgRequiresAccessList
 from atlas_sa.identity.principal import Principal
 from atlas_sa.kit.addresses import IPNetwork, client_ip, parse_ip
@@ -132,8 +133,8 @@ async def _count_request(
             last_used_at=state.clock.now(),
             last_used_address=ip,
         )
-        # A counter is not something any cache holds: no invalidation (see atlas_sa.auth.cache).
-        .execution_options(**{EXEMPT: True})
+        # A counter is not something any cache holds: it names no key (see atlas_sa.changes).
+        .execution_options(**naming())
     )
     if request.method in SAFE_METHODS and not is_memory_sqlite(state.db.url):
         # A read request's own transaction is a read snapshot: on SQLite, writing from it would fail with
@@ -189,7 +190,7 @@ class UsageCounter:
                         last_used_at=latest.when,
                         last_used_address=latest.ip,
                     )
-                    .execution_options(**{EXEMPT: True})
+                    .execution_options(**naming())
                 )
         for one in pending:
             if not one.done.done():

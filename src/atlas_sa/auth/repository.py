@@ -11,6 +11,7 @@ from sqlalchemy import bindparam, delete, literal, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from atlas_sa.changes import naming, token_key
 from atlas_sa.models import (
     AccessToken,
     ApiKey,
@@ -71,7 +72,9 @@ class CredentialRepository:
         return None if row is None else (row[0], row[1])
 
     async def delete_token(self, jti: str) -> None:
-        await self.session.execute(delete(AccessToken).where(AccessToken.jti == jti))
+        await self.session.execute(
+            delete(AccessToken).where(AccessToken.jti == jti).execution_options(**naming(token_key(jti)))
+        )
 
     async def live_tokens(self, account_id: str, now: datetime) -> Sequence[AccessToken]:
         """The account's unexpired tokens (at most ``MAX_ACTIVE_TOKENS``, the mint batch prunes beyond)."""

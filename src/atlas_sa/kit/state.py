@@ -27,9 +27,6 @@ class AppState:
     routes: list[Any] = field(default_factory=list)
     # What refreshes the gauges read from the database before ``/metrics`` is scraped (atlas_sa.kit.metrics).
     scrape_refreshers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
-    # The authentication caches' slot (atlas_sa.auth.cache.auth_caches); every other collaborator is typed and built
-    # once by create_app (atlas_sa.auth.core). Nothing else may be put here.
-    extras: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.bus = InvalidationBus(self.db)

@@ -8,6 +8,7 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from atlas_sa.changes import account_key, naming, stage
 from atlas_sa.kit.pagination import PageRequest
 from atlas_sa.models import Project, ProjectAssignment
 
@@ -63,7 +64,15 @@ class ProjectRepository:
         return rows, total
 
     async def delete(self, project: Project) -> None:
-        # Assignments go first and explicitly: deleting a project only removes service accounts from it.
-        await self.session.execute(delete(ProjectAssignment).where(ProjectAssignment.project_id == project.id))
+        # Assignments go first and explicitly: deleting a project only removes service accounts from it. The caches
+        # of the accounts it returns go (atlas_sa.changes); the caller holds the project's row lock, so no
+        # assignment to it can be added meanwhile and then go unnamed by the cascade.
+        removed = await self.session.execute(
+            delete(ProjectAssignment)
+            .where(ProjectAssignment.project_id == project.id)
+            .returning(ProjectAssignment.service_account_id)
+            .execution_options(**naming())
+        )
+        stage(self.session, [account_key(account_id) for account_id in removed.scalars()])
         await self.session.delete(project)
         await self.session.flush()

@@ -10,9 +10,9 @@ request), a caller without the role, an empty rate-limit bucket, an account not 
 as it always does, errors included.
 
 The checks are the app's authentication itself, in its cached form
-(:meth:`~atlas_sa.identity.caller.Authenticator.admit_cached`); the views are kept in the app's :class:`ViewStore`,
-which ``create_app`` hands over (the authentication caches, :mod:`atlas_sa.auth.cache`, which drop a view with the
-account's principals, on this instance at commit and on others within a second).
+(:meth:`~atlas_sa.identity.caller.Authenticator.admit_cached`); the views are kept in the app's
+:class:`~atlas_sa.service_accounts.views.ViewCache`, which ``create_app`` builds and hands over, and which drops an
+account's views when the account changes, on this instance at commit and on others within a second.
 
 Sync or async: nothing here awaits except the rate-limit bucket and the response itself; on a hit the request
 costs dictionary lookups and one clock read, no database and no signature check.
@@ -21,8 +21,6 @@ costs dictionary lookups and one clock read, no database and no signature check.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
-from typing import Protocol
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -33,6 +31,7 @@ from atlas_sa.identity.caller import Authenticator
 from atlas_sa.identity.roles import Requirement
 from atlas_sa.kit.fastpath import FastRoute, header
 from atlas_sa.kit.negotiation import current_format, resolve_version
+from atlas_sa.service_accounts.views import CachedView, ViewCache, ViewId
 
 # The route's path (``ORG_ACCOUNT`` in endpoints.py), with its ``client_id`` converter's ``[^/:]+``.
 ORG_ACCOUNT_PATH = re.compile(r"/api/atlas/v2/orgs/([^/]+)/serviceAccounts/([^/:]+)")
@@ -43,36 +42,13 @@ _SLOT = "atlas_sa.view_slot"
 _MAX_ACCEPT_FORMS = 64
 
 
-@dataclass(frozen=True, slots=True)
-class CachedView:
-    account_id: str
-    org_id: str
-    headers: tuple[tuple[bytes, bytes], ...]
-    body: bytes
-
-
-ViewId = tuple[str, str, str]  # (organization id, client id, resource version)
-
-
-class ViewStore(Protocol):
-    """Where views are kept, and dropped when their account changes. A reader that missed stores its view only if
-    ``epoch`` is still what it was before it read the account (no invalidation ran meanwhile)."""
-
-    @property
-    def epoch(self) -> int: ...
-
-    def view(self, view_id: ViewId) -> CachedView | None: ...
-
-    def put_view(self, view_id: ViewId, entry: CachedView, epoch: int) -> None: ...
-
-
-def view_store(request: Request) -> ViewStore:
-    """The app's view store (``create_app`` sets it)."""
-    found: ViewStore = request.app.state.views
+def view_cache(request: Request) -> ViewCache:
+    """The app's view cache (``create_app`` sets it)."""
+    found: ViewCache = request.app.state.views
     return found
 
 
-def read_route(versions: tuple[str, ...], template: str, views: ViewStore, authenticator: Authenticator) -> FastRoute:
+def read_route(versions: tuple[str, ...], template: str, views: ViewCache, authenticator: Authenticator) -> FastRoute:
     """The fast read of the route whose template (``path_format``) is ``template``."""
     accept_versions: dict[str, str | None] = {}
 
@@ -122,5 +98,5 @@ def remember(request: Request, account_id: str, org_id: str, response: Response)
         return response
     view_id, epoch = slot
     headers = tuple((name, value) for name, value in response.raw_headers if not name.startswith(b"ratelimit-"))
-    view_store(request).put_view(view_id, CachedView(account_id, org_id, headers, bytes(response.body)), epoch)
+    view_cache(request).put_view(view_id, CachedView(account_id, org_id, headers, bytes(response.body)), epoch)
     return response

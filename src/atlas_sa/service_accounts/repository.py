@@ -17,6 +17,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
+from atlas_sa.changes import account_key, client_key, naming
 from atlas_sa.kit.pagination import PageRequest
 from atlas_sa.models import AccessListEntry, ProjectAssignment, ServiceAccount, ServiceAccountSecret
 
@@ -151,14 +152,18 @@ class ServiceAccountRepository:
 
     async def delete(self, account: ServiceAccount) -> None:
         # Explicit, child tables first, so nothing depends on the database enforcing its cascades; the access tokens
-        # the account holds go by the foreign-key cascade (their rows are what make a token valid).
+        # the account holds go by the foreign-key cascade (their rows are what make a token valid). Each statement
+        # changes this account alone: its caches go, no other's (atlas_sa.changes).
+        changed = naming(account_key(account.id), client_key(account.client_id))
         for table, column in (
             (ProjectAssignment, ProjectAssignment.service_account_id),
             (AccessListEntry, AccessListEntry.service_account_id),
             (ServiceAccountSecret, ServiceAccountSecret.service_account_id),
         ):
-            await self.session.execute(delete(table).where(column == account.id))
-        await self.session.execute(delete(ServiceAccount).where(ServiceAccount.id == account.id))
+            await self.session.execute(delete(table).where(column == account.id).execution_options(**changed))
+        await self.session.execute(
+            delete(ServiceAccount).where(ServiceAccount.id == account.id).execution_options(**changed)
+        )
         await self.session.flush()
 
     async def flush(self) -> None:
@@ -180,10 +185,12 @@ class ServiceAccountRepository:
 
     async def delete_assignment(self, assignment: ProjectAssignment) -> None:
         await self.session.execute(
-            delete(ProjectAssignment).where(
+            delete(ProjectAssignment)
+            .where(
                 ProjectAssignment.service_account_id == assignment.service_account_id,
                 ProjectAssignment.project_id == assignment.project_id,
             )
+            .execution_options(**naming(account_key(assignment.service_account_id)))
         )
         await self.session.flush()
 
@@ -262,6 +269,7 @@ class ServiceAccountRepository:
                 ServiceAccountSecret.expires_at > latest,
             )
             .values(expires_at=latest)
+            .execution_options(**naming(account_key(account_id)))
         )
 
     async def secret(self, account_id: str, secret_id: str) -> ServiceAccountSecret | None:
@@ -272,7 +280,11 @@ class ServiceAccountRepository:
 
     async def delete_secret(self, secret: ServiceAccountSecret) -> None:
         # Tokens minted with the secret go with it (foreign-key cascade): deleting a secret revokes them.
-        await self.session.execute(delete(ServiceAccountSecret).where(ServiceAccountSecret.id == secret.id))
+        await self.session.execute(
+            delete(ServiceAccountSecret)
+            .where(ServiceAccountSecret.id == secret.id)
+            .execution_options(**naming(account_key(secret.service_account_id)))
+        )
         await self.session.flush()
 
     async def secrets_expiring(self, until: datetime) -> Sequence[tuple[ServiceAccountSecret, ServiceAccount]]:
