@@ -41,6 +41,17 @@ def call(server: LiveServer, method: str, path: str, bearer: str, **kwargs: Any)
     return httpx.request(method, f"{server.base_url}{V2}{path}", headers=headers, timeout=10, **kwargs)
 
 
+def principal_lookups(server: LiveServer) -> tuple[float, float]:
+    """The server's principal-cache (hits, misses) so far, from its ``/metrics``."""
+    text = httpx.get(f"{server.base_url}/metrics", timeout=10).text
+    found = {}
+    for line in text.splitlines():
+        for kind in ("hits", "misses"):
+            if line.startswith(f'atlas_sa_cache_{kind}_total{{cache="principal"}}'):
+                found[kind] = float(line.rsplit(" ", 1)[1])
+    return found["hits"], found["misses"]
+
+
 def within(deadline: float, attempt: Callable[[], httpx.Response], done: Callable[[httpx.Response], bool]) -> float:
     """Seconds until ``attempt``'s response is ``done``; every answer before that must be a 200, and it fails once
     ``deadline`` has passed."""
@@ -135,8 +146,27 @@ def test_changes_on_one_instance_apply_on_the_other_within_a_second(shared_postg
         refused_within(DEADLINE, lambda: call(b, "GET", f"/groups/{group}", robot))
         assert call(b, "GET", f"/orgs/{org}", robot).status_code == 200  # still an org member
 
-        # The account deleted on A: its token, cached on B, is refused there.
+        # An access-list entry added on A: B refuses the cached token from elsewhere; deleted on A, B serves it.
+        entry = call(
+            a,
+            "POST",
+            f"/orgs/{org}/serviceAccounts/{client_id}/accessList",
+            boss,
+            json=[{"cidrBlock": "198.51.100.0/24"}],
+        )
+        assert entry.status_code == 200, entry.text
+        refused_within(DEADLINE, lambda: call(b, "GET", f"/orgs/{org}", robot), status=403)
+        gone = call(a, "DELETE", f"/orgs/{org}/serviceAccounts/{client_id}/accessList/198.51.100.0%2F24", boss)
+        assert gone.status_code == 204, gone.text
+        within(DEADLINE, lambda: call(b, "GET", f"/orgs/{org}", robot), lambda response: response.status_code == 200)
+
+        # The account deleted on A: its token, cached on B, is refused there. Only its own: the owner's token,
+        # cached on B too, is still B's from memory (a hit, no miss) once the deletion has arrived.
+        assert call(b, "GET", f"/orgs/{org}", boss).status_code == 200
         deleted = call(a, "DELETE", f"/orgs/{org}/serviceAccounts/{client_id}", boss)
         assert deleted.status_code == 204, deleted.text
         refused_within(DEADLINE, lambda: call(b, "GET", f"/orgs/{org}", robot))
         refused_within(DEADLINE, lambda: mint(b, client_id, first_secret))
+        hits, misses = principal_lookups(b)
+        assert call(b, "GET", f"/orgs/{org}", boss).status_code == 200
+        assert principal_lookups(b) == (hits + 1, misses)
