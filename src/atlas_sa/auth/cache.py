@@ -1,7 +1,7 @@
 """What authentication caches between requests, and how every change that could make a cached answer wrong removes
 it: on this instance before the changing request is answered, on every other instance within a second.
 
-Two caches, one per app, in :class:`AuthCaches`, which ``create_app`` builds once and hands to the authenticator
+Two caches, one per app, in :class:`AuthCaches`, which ``build_auth_core`` builds once and hands to the authenticator
 and the token endpoint:
 
 - **principals**, by bearer token string: the verified token (signature, issuer, audience, claims were checked when
@@ -176,4 +176,3 @@ class AuthCaches:
         self._by_jti.clear()
         self._clients.clear()
         self._client_by_account.clear()
-

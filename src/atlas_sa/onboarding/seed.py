@@ -31,12 +31,12 @@ from sqlalchemy import delete
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from atlas_sa.changes import EVERYTHING, stage
 from atlas_sa.access_lists.repository import AccessListRepository
 from atlas_sa.access_lists.service import AccessListService
 from atlas_sa.api_keys.repository import ApiKeyRepository
 from atlas_sa.api_keys.service import API_KEY_CONTEXT, create_api_key
 from atlas_sa.audit.recording import CLI, EventRecorder
+from atlas_sa.changes import EVERYTHING, stage
 from atlas_sa.errors import AtlasError
 from atlas_sa.identity.principal import SYSTEM
 from atlas_sa.kit.clock import Clock
