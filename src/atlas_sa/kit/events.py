@@ -6,6 +6,9 @@ subscribers run from SQLAlchemy's ``after_commit`` hook, and on PostgreSQL the s
 ``pg_notify``, which the database delivers to every listening instance only at commit. Each instance runs one
 ``LISTEN`` connection; when it reconnects after losing it, everything is invalidated, since notifications sent
 meanwhile are lost.
+
+Changes to rows are not staged here one by one: :mod:`atlas_sa.changes` names what each commit changed and publishes
+it on this channel under its own topic, in one notification per commit; followers of it hear them through this bus.
 """
 
 from __future__ import annotations
