@@ -6,6 +6,8 @@ tests/reliability/test_instances.py with two servers)."""
 from __future__ import annotations
 
 import asyncio
+import subprocess
+import sys
 from collections.abc import Iterable
 from urllib.parse import quote
 
@@ -185,3 +187,14 @@ async def test_another_instance_hears_only_the_changed_accounts_keys(client: Atl
     finally:
         await bus.stop()
         await other.dispose()
+
+
+@pytest.mark.parametrize(
+    "module", ["atlas_sa.org_settings.service", "atlas_sa.orgs.service", "atlas_sa.projects.service"]
+)
+def test_a_process_that_writes_names_its_changes(module: str) -> None:
+    """The session hooks are registered in any process that can write, not only in the server: a command that changes
+    an organization's settings must tell the running instances too."""
+    code = f"import sys, {module}; print('atlas_sa.changes' in sys.modules)"
+    found = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60)
+    assert found.stdout.strip() == "True"

@@ -27,6 +27,9 @@ from sqlalchemy import event as orm_event
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session, SessionTransaction
 
+# Imported for its session hooks: every process that writes records through here, the CLI's commands included, and
+# so names what its commits change to every instance's caches (a change the hooks never saw would be missed).
+import atlas_sa.changes  # noqa: F401
 from atlas_sa.audit.catalogue import EventType
 from atlas_sa.identity.principal import Principal
 from atlas_sa.kit.clock import Clock
