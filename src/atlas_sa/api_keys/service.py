@@ -1,4 +1,5 @@
-"""Creating programmatic API keys (Atlas ``createApiKey``'s credential shape), for the bootstrap command and tests.
+"""Programmatic API keys (Atlas ``createApiKey``'s credential shape) for the command line (bootstrap, seeds,
+``atlas-sa api-keys``) and tests; the API serves none of Atlas's ``/apiKeys`` operations, so no role is checked here.
 
 An Atlas public key is 8 lowercase letters; the private key is a UUID. The private key is shown once, by the
 caller of :func:`create_api_key`, and stored only sealed with the server's encryption key: HTTP Digest needs the
@@ -10,18 +11,18 @@ from __future__ import annotations
 import secrets
 import string
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from atlas_sa.api_keys.repository import ApiKeyRepository
 from atlas_sa.audit.catalogue import EventType
 from atlas_sa.audit.recording import EventRecorder
-from atlas_sa.errors import InvalidAttribute, InvalidEnumValue, MissingAttribute, OrgNotFound
+from atlas_sa.errors import InvalidAttribute, InvalidEnumValue, MissingAttribute, OrgNotFound, ResourceNotFound
 from atlas_sa.identity.roles import ORG_ROLES
 from atlas_sa.kit.clock import Clock
 from atlas_sa.kit.crypto import ServerKeys
-from atlas_sa.kit.ids import new_object_id
+from atlas_sa.kit.ids import is_object_id, new_object_id
 from atlas_sa.models import ApiKey
 from atlas_sa.orgs.repository import OrgRepository
 
@@ -99,3 +100,29 @@ async def create_api_key(
 async def api_key_by_public_key(session: AsyncSession, public_key: str) -> ApiKey | None:
     """The API key with this public key (a Digest caller's ``Principal.id``), or ``None``."""
     return await ApiKeyRepository(session).get_by_public_key(public_key)
+
+
+async def list_api_keys(session: AsyncSession, org_id: str | None) -> Sequence[ApiKey]:
+    """listApiKeys: an organization's keys (404 ``ORG_NOT_FOUND`` for an unknown one), or every organization's."""
+    if org_id is not None and await OrgRepository(session).get(org_id) is None:
+        raise OrgNotFound(org_id)
+    return await ApiKeyRepository(session).all_of(org_id)
+
+
+async def delete_api_key(
+    session: AsyncSession, key: str, events: EventRecorder, *, org_id: str | None = None
+) -> ApiKey:
+    """deleteApiKey: the key named by its id or its public key, in ``org_id`` when given (another organization's is
+    absent, as on the API's path: 404 ``RESOURCE_NOT_FOUND``). Digest looks keys up on every request, so the key
+    stops authenticating at the commit. Records ``API_KEY_DELETED``."""
+    repository = ApiKeyRepository(session)
+    row = await repository.get(key) if is_object_id(key) else await repository.get_by_public_key(key[:32])
+    if org_id is not None and await OrgRepository(session).get(org_id) is None:
+        raise OrgNotFound(org_id)
+    if row is None or (org_id is not None and row.org_id != org_id):
+        raise ResourceNotFound(key)
+    await repository.delete(row)
+    await events.record(
+        EventType.API_KEY_DELETED, org_id=row.org_id, target={"apiKeyId": row.id, "publicKey": row.public_key}
+    )
+    return row

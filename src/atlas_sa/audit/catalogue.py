@@ -34,6 +34,7 @@ class EventType(StrEnum):
     GROUP_CREATED = "GROUP_CREATED"
     GROUP_DELETED = "GROUP_DELETED"
     API_KEY_CREATED = "API_KEY_CREATED"
+    API_KEY_DELETED = "API_KEY_DELETED"
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,6 +80,7 @@ CATALOGUE: dict[EventType, EventTypeInfo] = {
     EventType.GROUP_CREATED: EventTypeInfo("Project was created", project=True),
     EventType.GROUP_DELETED: EventTypeInfo("Project was deleted", project=True),
     EventType.API_KEY_CREATED: EventTypeInfo("A new API key has been created"),
+    EventType.API_KEY_DELETED: EventTypeInfo("API key has been deleted"),
 }
 
 PROJECT_TYPES = frozenset(t for t, info in CATALOGUE.items() if info.project)

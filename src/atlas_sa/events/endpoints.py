@@ -26,10 +26,11 @@ from atlas_sa.events.schemas import (
 from atlas_sa.events.service import EventQuery, EventService
 from atlas_sa.identity.caller import Caller
 from atlas_sa.kit.clock import isoformat
-from atlas_sa.kit.pagination import PageRequest, paginated, paging_with_count, self_link
+from atlas_sa.kit.pagination import PageRequest, paginated, paging_with_count
 from atlas_sa.kit.rendering import ok
 from atlas_sa.kit.routing import atlas_router, request_session
 from atlas_sa.kit.state import app_state
+from atlas_sa.kit.urls import public_base
 from atlas_sa.models import Event
 from atlas_sa.orgs.repository import OrgRepository
 from atlas_sa.orgs.service import OrgService
@@ -111,15 +112,16 @@ def raw_schema(event: Event) -> dict[str, Any]:
     return raw
 
 
-def event_schema(request: Request, event: Event, path: str, *, include_raw: bool) -> dict[str, Any]:
-    """An :class:`EventViewForOrg` (or ``…ForNdsGroup``, the same fields); ``path`` is the event's own URL."""
+def event_schema(base: str, event: Event, path: str, *, include_raw: bool) -> dict[str, Any]:
+    """An :class:`EventViewForOrg` (or ``…ForNdsGroup``, the same fields); ``path`` is the event's own URL, after
+    ``base`` (the server's public address; the command line passes the issuer URL)."""
     body: dict[str, Any] = {
         "created": isoformat(event.created_at),
         "eventTypeName": event.event_type,
         "id": event.id,
         # Nobody at MongoDB acts on this server.
         "isGlobalAdmin": False,
-        "links": self_link(request, path),
+        "links": [{"href": base + path, "rel": "self"}],
         "orgId": event.org_id,
     }
     for key, value in (
@@ -137,12 +139,12 @@ def event_schema(request: Request, event: Event, path: str, *, include_raw: bool
     return body
 
 
-def _org_event(request: Request, event: Event, include_raw: bool) -> dict[str, Any]:
-    return event_schema(request, event, f"{V2}/orgs/{event.org_id}/events/{event.id}", include_raw=include_raw)
+def org_event(base: str, event: Event, include_raw: bool) -> dict[str, Any]:
+    return event_schema(base, event, f"{V2}/orgs/{event.org_id}/events/{event.id}", include_raw=include_raw)
 
 
-def _group_event(request: Request, event: Event, group_id: str, include_raw: bool) -> dict[str, Any]:
-    return event_schema(request, event, f"{V2}/groups/{group_id}/events/{event.id}", include_raw=include_raw)
+def group_event(base: str, event: Event, group_id: str, include_raw: bool) -> dict[str, Any]:
+    return event_schema(base, event, f"{V2}/groups/{group_id}/events/{event.id}", include_raw=include_raw)
 
 
 def _values(values: Sequence[str] | None) -> Sequence[str]:
@@ -170,7 +172,8 @@ async def list_org_events(
         max_date=parse_instant("maxDate", max_date),
     )
     rows, total = await events.list_for_org(caller, orgId, query, page)
-    return ok(paginated(request, page, [_org_event(request, e, include_raw) for e in rows], total))
+    base = public_base(request)
+    return ok(paginated(request, page, [org_event(base, e, include_raw) for e in rows], total))
 
 
 @router.get("/orgs/{orgId}/events/{eventId}", operation_id="getOrgEvent", response_model=EventViewForOrg)
@@ -182,7 +185,7 @@ async def get_org_event(
     eventId: str,  # noqa: N803
     include_raw: IncludeRaw = False,
 ) -> Response:
-    return ok(_org_event(request, await events.get_for_org(caller, orgId, eventId), include_raw))
+    return ok(org_event(public_base(request), await events.get_for_org(caller, orgId, eventId), include_raw))
 
 
 # --- project events --------------------------------------------------------------------------------------------
@@ -210,7 +213,8 @@ async def list_group_events(
         cluster_names=_values(cluster_names),
     )
     rows, total = await events.list_for_project(caller, groupId, query, page)
-    return ok(paginated(request, page, [_group_event(request, e, groupId, include_raw) for e in rows], total))
+    base = public_base(request)
+    return ok(paginated(request, page, [group_event(base, e, groupId, include_raw) for e in rows], total))
 
 
 @router.get("/groups/{groupId}/events/{eventId}", operation_id="getGroupEvent", response_model=EventViewForNdsGroup)
@@ -223,7 +227,7 @@ async def get_group_event(
     include_raw: IncludeRaw = False,
 ) -> Response:
     event = await events.get_for_project(caller, groupId, eventId)
-    return ok(_group_event(request, event, groupId, include_raw))
+    return ok(group_event(public_base(request), event, groupId, include_raw))
 
 
 # --- event types -----------------------------------------------------------------------------------------------

@@ -21,11 +21,24 @@ def register(app: typer.Typer, *, unless_running: Sequence[str] = ()) -> None:
     own |= {group.name for group in app.registered_groups if group.name}
     if own.intersection(unless_running):
         return
-    from atlas_sa.cli.operate import accounts, config, orgs, projects, secrets, tokens  # noqa: PLC0415 - see above
+    from atlas_sa.cli.operate import (  # noqa: PLC0415 - they use atlas_sa.cli.main's helpers
+        access_lists,
+        accounts,
+        api_keys,
+        config,
+        events,
+        orgs,
+        projects,
+        secrets,
+        tokens,
+    )
 
     app.add_typer(orgs.app, name="orgs")
     app.add_typer(projects.app, name="projects")
     app.add_typer(accounts.app, name="accounts")
     app.add_typer(secrets.app, name="secrets")
     app.add_typer(tokens.app, name="tokens")
+    app.add_typer(access_lists.app, name="access-lists")
+    app.add_typer(api_keys.app, name="api-keys")
+    app.add_typer(events.app, name="events")
     app.add_typer(config.app, name="config")
