@@ -39,7 +39,7 @@ async def test_an_access_list_made_by_the_cli_is_enforced_and_its_events_listed(
     refused = await caller.get(f"/api/atlas/v2/orgs/{org}")
     assert (refused.status_code, refused.json()["errorCode"]) == (403, "IP_ADDRESS_NOT_ON_ACCESS_LIST")
 
-    done = cli("access-lists", "add", client_id, "203.0.113.7", "--org", org).stdout
+    done = cli("access-lists", "add", client_id, "203.0.113.7").stdout  # through the account's own organization
     headline, table = done.split("\n", 1)
     assert headline == f"Added 1 entry to the access list of {client_id}."
     assert {r["CIDR BLOCK"]: r["IP ADDRESS"] for r in rows(table)} == {
@@ -64,7 +64,7 @@ async def test_an_access_list_made_by_the_cli_is_enforced_and_its_events_listed(
     assert cli.error("access-lists", "delete", client_id, "10.0.0.0/8", "--org", org, code=3) == (
         "Cannot find resource 10.0.0.0/8. (RESOURCE_NOT_FOUND)"
     )
-    listed = rows(cli("access-lists", "list", client_id, "--org", org).stdout)
+    listed = rows(cli("access-lists", "list", client_id).stdout)
     assert sorted(r["CIDR BLOCK"] for r in listed) == ["198.51.100.7/32", "203.0.113.7/32"]
 
     # Every write above is an event, the same through the command line as through the API.
