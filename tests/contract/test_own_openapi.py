@@ -21,14 +21,14 @@ from typing import Any
 
 import pytest
 import schemathesis
-from hypothesis import HealthCheck, settings
+from hypothesis import settings
 
 from atlas_sa.app import create_app
 from atlas_sa.kit.clock import FrozenClock
 from atlas_sa.settings import Settings
 from tests.contract.openapi import ALWAYS_ALLOWED, drop_unicode_patterns, load_spec
-from tests.contract.stats import CURRENT, STATS
-from tests.contract.test_schemathesis import EXCLUDED, Run, _spell_out_nulls
+from tests.contract.stats import CURRENT
+from tests.contract.test_schemathesis import EXCLUDED, FUZZ, Run, _spell_out_nulls
 
 MAX_EXAMPLES = 8
 OAUTH_FORM_PATHS = ("/api/oauth/token", "/api/oauth/revoke", "/api/oauth/introspect")
@@ -109,21 +109,12 @@ def _restore(run: Run) -> None:
 
 
 @schema.parametrize()
-@settings(
-    max_examples=MAX_EXAMPLES,
-    deadline=None,
-    database=None,
-    derandomize=True,
-    suppress_health_check=list(HealthCheck),
-)
+@settings(FUZZ, max_examples=MAX_EXAMPLES)
 @pytest.mark.slow
 def test_own_openapi(case: schemathesis.Case, fuzz: Run, clock: FrozenClock) -> None:
     seed = fuzz.seed
-    if fuzz.dirty:
+    if fuzz.next_case(case):
         _restore(fuzz)
-    fuzz.dirty = case.method.upper() == "DELETE"
-    fuzz.cases += 1
-    STATS["cases"] += 1
     # Our document declares no patterns for ids, so generated ids are mostly malformed: three cases in four
     # address the seed's real objects whatever was generated; the rest keep it (and get 404s).
     if fuzz.cases % 4 and case.path_parameters:

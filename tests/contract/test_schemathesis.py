@@ -212,6 +212,18 @@ class Run:
     # Whether the last case may have removed part of the seed (only DELETE operations can).
     dirty: bool = False
 
+    def next_case(self, case: schemathesis.Case) -> bool:
+        """Count ``case``; whether the seed must be restored before it runs."""
+        restore, self.dirty = self.dirty, case.method.upper() == "DELETE"
+        self.cases += 1
+        STATS["cases"] += 1
+        return restore
+
+
+# Every generated case runs against the server as it is, so hypothesis keeps no example database, no deadline and no
+# health check, and runs the same cases each time.
+FUZZ = settings(deadline=None, database=None, derandomize=True, suppress_health_check=list(HealthCheck))
+
 
 # Checks that do not apply to this spec, each for a stated reason:
 # - positive_data_acceptance expects every schema-valid request to succeed, but the published spec strips its enums
@@ -221,21 +233,12 @@ EXCLUDED: list[CheckFunction] = [schemathesis.checks.positive_data_acceptance]  
 
 
 @schema.parametrize()
-@settings(
-    max_examples=MAX_EXAMPLES,
-    deadline=None,
-    database=None,
-    derandomize=True,
-    suppress_health_check=list(HealthCheck),
-)
+@settings(FUZZ, max_examples=MAX_EXAMPLES)
 @pytest.mark.slow
 def test_official_spec(case: schemathesis.Case, fuzz: Run) -> None:
     seed = fuzz.seed
-    if fuzz.dirty:
+    if fuzz.next_case(case):
         seed.restore()
-    fuzz.dirty = case.method.upper() == "DELETE"
-    fuzz.cases += 1
-    STATS["cases"] += 1
     # Three cases in four address the seed's real objects; the rest keep their generated (mostly unknown) ids.
     if fuzz.cases % 4 and case.path_parameters:
         for name, value in seed.path_values().items():
