@@ -20,6 +20,7 @@ from atlas_sa.models import Base
 from atlas_sa.settings import Settings
 from tests.support.client import AtlasClient, ClientFactory
 from tests.support.databases import create_postgres_database, drop_postgres_database, postgres_available
+from tests.support.settings import settings_on
 
 IN_CI = bool(os.environ.get("CI"))
 _PG_UNAVAILABLE = postgres_available()
@@ -93,13 +94,34 @@ async def db(database: Database) -> AsyncIterator[Database]:
 
 
 @pytest.fixture
+def own_postgres(postgresql_url: str) -> Iterator[str]:
+    """A fresh, empty PostgreSQL database of the test's own: what the test does to it (server processes claiming it
+    with their master key, a schema broken on purpose) meets no other test."""
+    del postgresql_url  # only for its skip (locally) when PostgreSQL is unreachable
+    url = create_postgres_database()
+    try:
+        yield url
+    finally:
+        drop_postgres_database(url)
+
+
+@pytest.fixture(params=BACKENDS)
+def own_database(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A fresh, empty database of the test's own on each backend: a SQLite file, or :func:`own_postgres`'s."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'own.db'}"
+    url: str = request.getfixturevalue("own_postgres")
+    return url
+
+
+@pytest.fixture
 def clock() -> FrozenClock:
     return FrozenClock(EPOCH)
 
 
 @pytest.fixture
 def settings(database_url: str) -> Settings:
-    return Settings(database_url=database_url, secret_key="test-master-key-0123456789abcdef")
+    return settings_on(database_url)
 
 
 @pytest.fixture

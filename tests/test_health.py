@@ -6,8 +6,8 @@ import httpx
 
 from atlas_sa.app import create_app
 from atlas_sa.kit.db import Database
-from atlas_sa.settings import Settings
 from tests.support.client import AtlasClient
+from tests.support.settings import settings_on
 
 
 async def test_healthz_and_readyz(client: AtlasClient) -> None:
@@ -21,7 +21,7 @@ async def test_readyz_reports_unreachable_database() -> None:
     # A PostgreSQL database needs its master key given (docs/security.md), reachable or not.
     url = "postgresql+psycopg://nobody@127.0.0.1:1/none"
     database = Database(url)
-    app = create_app(Settings(database_url=url, secret_key="test-master-key-0123456789abcdef"), database=database)
+    app = create_app(settings_on(url), database=database)
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as client:
         assert (await client.get("/healthz")).status_code == 200
         ready = await client.get("/readyz")

@@ -24,8 +24,8 @@ from atlas_sa.kit.db import Database
 from atlas_sa.kit.state import AppState
 from atlas_sa.settings import Settings
 from tests.support.client import TOKEN_PATH, AtlasClient, ClientFactory
+from tests.support.settings import settings_on
 
-MASTER_KEY = "test-master-key-0123456789abcdef"
 LIMITS: dict[str, Any] = {
     "auth_failures_per_client_address": 10,
     "auth_failures_per_address": 30,
@@ -42,7 +42,7 @@ Serve = Callable[[FastAPI], Awaitable[None]]
 
 @pytest.fixture
 def settings(database_url: str) -> Settings:
-    return Settings(database_url=database_url, secret_key=MASTER_KEY, **LIMITS)
+    return settings_on(database_url, **LIMITS)
 
 
 @pytest.fixture

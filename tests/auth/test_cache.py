@@ -15,6 +15,7 @@ from atlas_sa.models import AccessToken, Organization
 from atlas_sa.settings import Settings
 from tests.support.client import AtlasClient, basic
 from tests.support.rows import count
+from tests.support.settings import settings_on
 
 V2 = "/api/atlas/v2"
 TOKEN = "/api/oauth/token"
@@ -23,7 +24,7 @@ TOKEN = "/api/oauth/token"
 @pytest.fixture
 def settings(database_url: str) -> Settings:
     # Minting past 100 tokens for one client would hit the token endpoint's rate limit (50 a minute).
-    return Settings(database_url=database_url, secret_key="test-master-key-0123456789abcdef", rate_limits_enabled=False)
+    return settings_on(database_url, rate_limits_enabled=False)
 
 
 def caches(client: AtlasClient) -> AuthCaches:

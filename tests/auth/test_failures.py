@@ -16,6 +16,7 @@ from atlas_sa.kit.db import Database
 from atlas_sa.settings import Settings
 from tests.auth.digest.helpers import DigestFields, parse_challenge, seed_api_key
 from tests.support.client import TOKEN_PATH, AtlasClient, basic
+from tests.support.settings import settings_on
 
 GRANT = {"grant_type": "client_credentials"}
 HOME = "203.0.113.7"  # the `client` fixture's address
@@ -24,9 +25,8 @@ V2 = "/api/atlas/v2"
 
 @pytest.fixture
 def settings(database_url: str) -> Settings:
-    return Settings(
-        database_url=database_url,
-        secret_key="test-master-key-0123456789abcdef",
+    return settings_on(
+        database_url,
         auth_failures_per_client_address=3,
         auth_failure_delay_seconds=0.0,
         rate_limits_enabled=False,

@@ -19,6 +19,7 @@ from atlas_sa.kit.db import Database
 from atlas_sa.models import AccessToken, Base, ServiceAccountSecret
 from atlas_sa.settings import Settings
 from tests.support.client import TOKEN_PATH, Account, AtlasClient, basic
+from tests.support.settings import settings_on
 
 V2 = "/api/atlas/v2"
 GRANT = {"grant_type": "client_credentials"}
@@ -28,9 +29,8 @@ GRANT = {"grant_type": "client_credentials"}
 def settings(database_url: str) -> Settings:
     # Bursts past 100 tokens for one client would hit the token endpoint's rate limit (50 a minute), and a burst of
     # refused mints the brute-force guard.
-    return Settings(
-        database_url=database_url,
-        secret_key="test-master-key-0123456789abcdef",
+    return settings_on(
+        database_url,
         rate_limits_enabled=False,
         auth_throttle_enabled=False,
     )

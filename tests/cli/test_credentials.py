@@ -20,15 +20,6 @@ from tests.support.server import ATLAS_SA, live_server
 KEYS = {"orgId", "groupId", "clientId", "clientSecret", "secretExpiresAt", "publicKey", "privateKey", "database"}
 
 
-def token(base_url: str, client_id: str, secret: str) -> str:
-    response = httpx.post(
-        f"{base_url}/api/oauth/token", data={"grant_type": "client_credentials"}, auth=(client_id, secret)
-    )
-    assert response.status_code == 200, response.text
-    access_token: str = response.json()["access_token"]
-    return access_token
-
-
 def test_bootstrap_json_credentials_work(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'boot.db'}"
     result = run("bootstrap", "--database-url", url, "--json", "--org-name", "Acme (prod)")
@@ -48,7 +39,7 @@ def test_bootstrap_json_credentials_work(tmp_path: Path) -> None:
     with live_server(url) as server:
         headers = {
             **accept("2023-01-01"),
-            "Authorization": f"Bearer {token(server.base_url, made['clientId'], made['clientSecret'])}",
+            "Authorization": f"Bearer {server.token(made['clientId'], made['clientSecret'])}",
         }
         org = httpx.get(f"{server.base_url}/api/atlas/v2/orgs/{made['orgId']}", headers=headers)
         assert org.status_code == 200
@@ -110,7 +101,7 @@ def test_bootstrap_shell_lines_set_the_credentials(tmp_path: Path) -> None:
     assert secret not in result.stderr
     assert private_key not in result.stderr
     with live_server(url) as server:
-        assert token(server.base_url, client_id, secret)
+        assert server.token(client_id, secret)
         digest = httpx.get(
             f"{server.base_url}/api/atlas/v2/orgs/{org_id}",
             headers=accept("2023-01-01"),
@@ -130,10 +121,10 @@ def test_keys_rotate_keeps_old_tokens(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'rotate.db'}"
     made = json.loads(run("bootstrap", "--database-url", url, "--json").stdout)
     with live_server(url) as server:
-        old = token(server.base_url, made["clientId"], made["clientSecret"])
+        old = server.token(made["clientId"], made["clientSecret"])
         rotated = run("keys", "rotate", "--database-url", url)
         assert rotated.returncode == 0, rotated.stderr
-        new = token(server.base_url, made["clientId"], made["clientSecret"])
+        new = server.token(made["clientId"], made["clientSecret"])
         old_kid, new_kid = jwt.get_unverified_header(old)["kid"], jwt.get_unverified_header(new)["kid"]
         assert old_kid != new_kid
         assert f"new signing key {new_kid}" in rotated.stdout

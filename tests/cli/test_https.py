@@ -8,7 +8,6 @@ import socket
 import ssl
 import stat
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -17,7 +16,6 @@ import pytest
 
 from atlas_sa.kit.tls import LOOPBACK_HOSTS, dev_certificates, fingerprint
 from tests.support.client import accept
-from tests.support.databases import create_postgres_database, drop_postgres_database
 from tests.support.server import ATLAS_SA, bootstrap, free_port, live_server, trusting
 
 MASTER_KEY = "https-test-master-key-0123456789"
@@ -71,35 +69,16 @@ def test_development_https_is_verified_and_survives_a_restart(tmp_path: Path) ->
         assert f"{ca} (reused; SHA-256 {first[0]})" in server.log()
 
 
-@pytest.fixture
-def fresh_postgres(postgresql_url: str) -> Iterator[str]:
-    """A PostgreSQL database of the test's own: the processes' master key is not the other tests'."""
-    del postgresql_url  # only for its skip (locally) when PostgreSQL is unreachable
-    url = create_postgres_database()
-    try:
-        yield url
-    finally:
-        drop_postgres_database(url)
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def fresh_database(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'fresh.db'}"
-    url: str = request.getfixturevalue("fresh_postgres")
-    return url
-
-
-def test_development_https_on_postgresql_keeps_its_ca_in_the_data_dir(tmp_path: Path, fresh_postgres: str) -> None:
+def test_development_https_on_postgresql_keeps_its_ca_in_the_data_dir(tmp_path: Path, own_postgres: str) -> None:
     (tmp_path / "data").mkdir(mode=0o700)
     env = {"ATLAS_SA_DATA_DIR": str(tmp_path / "data")}
-    made = bootstrap(fresh_postgres, env)
+    made = bootstrap(own_postgres, env)
     ca = tmp_path / "data" / "atlas-sa.tls" / "ca.pem"
-    with live_server(fresh_postgres, env={**env, "ATLAS_SA_TLS_DEV": "1"}, ca=ca) as server:
+    with live_server(own_postgres, env={**env, "ATLAS_SA_TLS_DEV": "1"}, ca=ca) as server:
         check_https_flow(server.base_url, ca, made)
     # Without a data folder there is nowhere to keep a CA that clients can go on trusting.
     result = subprocess.run(
-        [ATLAS_SA, "serve", "--tls-dev", "--port", str(free_port()), "--database-url", fresh_postgres],
+        [ATLAS_SA, "serve", "--tls-dev", "--port", str(free_port()), "--database-url", own_postgres],
         capture_output=True,
         text=True,
         timeout=60,
@@ -113,9 +92,9 @@ def test_development_https_on_postgresql_keeps_its_ca_in_the_data_dir(tmp_path: 
     )
 
 
-def test_a_given_certificate_and_key(tmp_path: Path, fresh_database: str) -> None:
+def test_a_given_certificate_and_key(tmp_path: Path, own_database: str) -> None:
     certs = dev_certificates(tmp_path / "pki", LOOPBACK_HOSTS)
-    url = fresh_database
+    url = own_database
     env = {"ATLAS_SA_SECRET_KEY": MASTER_KEY}
     made = bootstrap(url, env)
     args = ["--tls-cert", str(certs.cert), "--tls-key", str(certs.key)]

@@ -18,7 +18,7 @@ from atlas_sa import __version__
 from atlas_sa.cli.main import bind_socket
 from atlas_sa.migrations import HEAD
 from tests.support.client import accept
-from tests.support.server import ATLAS_SA, free_port, live_server
+from tests.support.server import ATLAS_SA, LiveServer, free_port, live_server
 
 
 def run(
@@ -35,12 +35,8 @@ def run(
     )
 
 
-def bearer_headers(base_url: str, client_id: str, secret: str) -> dict[str, str]:
-    token = httpx.post(
-        f"{base_url}/api/oauth/token", data={"grant_type": "client_credentials"}, auth=(client_id, secret)
-    )
-    assert token.status_code == 200, token.text
-    return {**accept("2023-01-01"), "Authorization": f"Bearer {token.json()['access_token']}"}
+def bearer_headers(server: LiveServer, client_id: str, secret: str) -> dict[str, str]:
+    return {**accept("2023-01-01"), "Authorization": f"Bearer {server.token(client_id, secret)}"}
 
 
 def test_serve_migrates_and_answers(tmp_path: Path) -> None:
@@ -51,7 +47,7 @@ def test_serve_migrates_and_answers(tmp_path: Path) -> None:
         )
         assert anonymous.status_code == 401
         made = json.loads(run("bootstrap", "--database-url", url, "--json", "--org-name", "acme").stdout)
-        headers = bearer_headers(server.base_url, made["clientId"], made["clientSecret"])
+        headers = bearer_headers(server, made["clientId"], made["clientSecret"])
         got = httpx.get(f"{server.base_url}/api/atlas/v2/orgs/{made['orgId']}", headers=headers)
         assert got.json()["name"] == "acme"
         assert httpx.get(f"{server.base_url}/readyz").json()["database"] == "ok"
@@ -63,7 +59,7 @@ def test_serve_on_postgresql(own_postgres: str) -> None:
     env = {"ATLAS_SA_SECRET_KEY": "cli-test-master-key-0123456789"}
     with live_server(own_postgres, env=env) as server:
         made = json.loads(run("bootstrap", "--database-url", own_postgres, "--json", env=env).stdout)
-        headers = bearer_headers(server.base_url, made["clientId"], made["clientSecret"])
+        headers = bearer_headers(server, made["clientId"], made["clientSecret"])
         response = httpx.get(f"{server.base_url}/api/atlas/v2/orgs", headers=headers)
         assert response.status_code == 200
         assert [o["id"] for o in response.json()["results"]] == [made["orgId"]]

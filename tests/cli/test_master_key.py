@@ -14,8 +14,6 @@ import sqlite3
 from contextlib import closing
 from pathlib import Path
 
-import httpx
-import pytest
 from alembic import command as alembic
 
 from atlas_sa.auth.repository import SigningKeyRepository
@@ -37,13 +35,7 @@ MISMATCH = (
 
 
 def mints(server: LiveServer, made: dict[str, str]) -> int:
-    response = httpx.post(
-        f"{server.base_url}/api/oauth/token",
-        data={"grant_type": "client_credentials"},
-        auth=(made["clientId"], made["clientSecret"]),
-        timeout=10,
-    )
-    return response.status_code
+    return server.mint(made["clientId"], made["clientSecret"]).status_code
 
 
 def refused(result: object, database: str, why: str) -> None:
@@ -112,9 +104,8 @@ def test_two_folders_on_postgresql(own_postgres: str, tmp_path: Path) -> None:
     assert sorted(p.name for p in (first / "data").iterdir()) == ["atlas-sa.key"]
 
 
-@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
-def test_two_keys_one_database(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> None:
-    url = f"sqlite:///{tmp_path / 'shared.db'}" if backend == "sqlite" else request.getfixturevalue("own_postgres")
+def test_two_keys_one_database(own_database: str, tmp_path: Path) -> None:
+    url = own_database
     a, b = {"ATLAS_SA_SECRET_KEY": KEY_A}, {"ATLAS_SA_SECRET_KEY": KEY_B}
     with live_server(url, env=a) as server:
         made = json.loads(run("bootstrap", "--database-url", url, "--json", env=a).stdout)
@@ -123,8 +114,8 @@ def test_two_keys_one_database(backend: str, tmp_path: Path, request: pytest.Fix
             refused(run(*command, "--database-url", url, env=b), url, MISMATCH.format(source="ATLAS_SA_SECRET_KEY"))
         assert mints(server, made) == 200
     # A development key file that is not the database's is refused the same way, and named.
-    if backend == "sqlite":
-        key_file = tmp_path / "shared.db.key"
+    if url.startswith("sqlite"):
+        key_file = tmp_path / "own.db.key"
         key_file.write_text(KEY_B + "\n")
         refused(
             run("serve", "--database-url", url),
@@ -153,11 +144,8 @@ def seal_as_before_the_check(url: str, api_key_master: str, signing_key_master: 
     alembic.downgrade(alembic_config(url), "0003")
 
 
-@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
-def test_an_older_database_is_claimed_by_the_key_that_opens_it(
-    backend: str, tmp_path: Path, request: pytest.FixtureRequest
-) -> None:
-    url = f"sqlite:///{tmp_path / 'old.db'}" if backend == "sqlite" else request.getfixturevalue("own_postgres")
+def test_an_older_database_is_claimed_by_the_key_that_opens_it(own_database: str) -> None:
+    url = own_database
     seal_as_before_the_check(url, KEY_A, KEY_A)
     # Another key cannot unseal what is there: an error at start (it used to be a 500 on every token request).
     refused(

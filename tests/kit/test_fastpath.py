@@ -16,6 +16,7 @@ from atlas_sa.kit.clock import FrozenClock
 from atlas_sa.kit.db import Database
 from atlas_sa.settings import Settings
 from tests.support.client import AtlasClient, basic
+from tests.support.settings import settings_on
 
 V2 = "/api/atlas/v2"
 TOKEN = "/api/oauth/token"
@@ -24,7 +25,7 @@ TOKEN = "/api/oauth/token"
 @pytest.fixture
 def settings(database_url: str) -> Settings:
     # Minting many tokens for one client would meet the token endpoint's own rate limit (50 a minute).
-    return Settings(database_url=database_url, secret_key="test-master-key-0123456789abcdef", rate_limits_enabled=False)
+    return settings_on(database_url, rate_limits_enabled=False)
 
 
 @pytest.fixture

@@ -18,6 +18,7 @@ from atlas_sa.kit.clock import FrozenClock
 from atlas_sa.kit.db import Database
 from atlas_sa.settings import Settings
 from tests.support.client import SA_VERSION, TOKEN_PATH, AtlasClient, accept, basic
+from tests.support.settings import settings_on
 
 V2 = "/api/atlas/v2"
 GENERATED = re.compile(r"[0-9a-f]{32}")
@@ -27,9 +28,8 @@ Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
 @pytest.fixture
 def settings(database_url: str) -> Settings:
     # Minting many tokens for one client would meet the token endpoint's own rate limit (50 a minute).
-    return Settings(
-        database_url=database_url,
-        secret_key="test-master-key-0123456789abcdef",
+    return settings_on(
+        database_url,
         rate_limits_enabled=False,
         request_timeout=0.2,
     )

@@ -62,10 +62,7 @@ def test_a_live_server_writes_its_own_address(tmp_path: Path) -> None:
     env = {"ATLAS_SA_SECRET_KEY": "links-test-master-key-0123456789"}
     with live_server(url, env=env) as server:
         made = bootstrap(url, env)
-        auth = (made["clientId"], made["clientSecret"])
-        token = httpx.post(
-            f"{server.base_url}/api/oauth/token", data={"grant_type": "client_credentials"}, auth=auth
-        ).json()["access_token"]
+        token = server.token(made["clientId"], made["clientSecret"])
         headers = {"Authorization": f"Bearer {token}", "Accept": "application/vnd.atlas.2023-01-01+json", **EVIL}
         response = httpx.get(f"{server.base_url}{V2}/orgs", headers=headers)
         assert response.status_code == 200, response.text

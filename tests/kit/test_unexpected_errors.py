@@ -11,8 +11,6 @@ import json
 import logging
 import re
 import sys
-from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import pytest
@@ -23,36 +21,22 @@ from atlas_sa.kit.clock import FrozenClock
 from atlas_sa.kit.db import Database
 from atlas_sa.kit.logs import TextFormatter, json_formatter
 from atlas_sa.migrations import upgrade
-from atlas_sa.settings import Settings
 from tests.conftest import EPOCH
 from tests.support.client import AtlasClient, basic
-from tests.support.databases import create_postgres_database, drop_postgres_database, postgres_available
 from tests.support.server import bootstrap, live_server
+from tests.support.settings import MASTER_KEY, settings_on
 
-MASTER_KEY = "test-master-key-0123456789abcdef"
 GROUPS = "/api/atlas/v2/groups"
 LINE = re.compile(r"unexpected error on GET /api/atlas/v2/groups: (OperationalError|ProgrammingError)\b")
 # What a traceback or a database error's message would show.
 NEVER = ("Traceback", "SELECT", "projects", "[SQL", "Exception in ASGI application")
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def own_database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """A database of this test's own: the test breaks its schema."""
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'broken.db'}"
-        upgrade(url)
-        yield url
-        return
-    unavailable = postgres_available()
-    if unavailable:
-        pytest.skip(f"PostgreSQL unreachable ({unavailable})")
-    url = create_postgres_database()
-    try:
-        upgrade(url)
-        yield url
-    finally:
-        drop_postgres_database(url)
+@pytest.fixture
+def database_to_break(own_database: str) -> str:
+    """A migrated database of this test's own: the test breaks its schema."""
+    upgrade(own_database)
+    return own_database
 
 
 def break_projects_table(url: str) -> None:
@@ -64,17 +48,15 @@ def break_projects_table(url: str) -> None:
         engine.dispose()
 
 
-async def test_in_the_app(own_database: str, caplog: pytest.LogCaptureFixture) -> None:
-    database = Database(own_database)
-    app = create_app(
-        Settings(database_url=own_database, secret_key=MASTER_KEY), clock=FrozenClock(EPOCH), database=database
-    )
+async def test_in_the_app(database_to_break: str, caplog: pytest.LogCaptureFixture) -> None:
+    database = Database(database_to_break)
+    app = create_app(settings_on(database_to_break), clock=FrozenClock(EPOCH), database=database)
     try:
         # The transport re-raises whatever the app lets out: the response below proves nothing got out.
         transport = httpx.ASGITransport(app=app, client=("203.0.113.7", 50000))
         async with AtlasClient(app=app, transport=transport, base_url="http://atlas.test") as client:
             await client.create_org("home")
-            break_projects_table(own_database)
+            break_projects_table(database_to_break)
             caplog.set_level(logging.DEBUG)
             # SQLAlchemy's statement log is an operator's opt-in that writes every statement; what is under test is
             # the record of the error, so the statement log stays at SQLAlchemy's default (off).
@@ -97,10 +79,10 @@ async def test_in_the_app(own_database: str, caplog: pytest.LogCaptureFixture) -
 
 
 @pytest.mark.slow
-def test_on_a_live_servers_stderr(own_database: str) -> None:
+def test_on_a_live_servers_stderr(database_to_break: str) -> None:
     env = {"ATLAS_SA_SECRET_KEY": MASTER_KEY, "ATLAS_SA_LOG_LEVEL": "debug"}
-    made = bootstrap(own_database, env)
-    with live_server(own_database, env=env) as server:
+    made = bootstrap(database_to_break, env)
+    with live_server(database_to_break, env=env) as server:
         with httpx.Client(base_url=server.base_url, timeout=10) as http:
             token = http.post(
                 "/api/oauth/token",
@@ -108,7 +90,7 @@ def test_on_a_live_servers_stderr(own_database: str) -> None:
                 headers=basic(made["clientId"], made["clientSecret"]),
             )
             assert token.status_code == 200, token.text
-            break_projects_table(own_database)
+            break_projects_table(database_to_break)
             response = http.get(
                 GROUPS,
                 headers={

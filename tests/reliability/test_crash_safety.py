@@ -7,14 +7,11 @@ import asyncio
 import random
 import signal
 import subprocess
-from collections.abc import Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.support.databases import create_postgres_database, drop_postgres_database
 from tests.support.server import bootstrap as run_bootstrap
 from tests.support.server import free_port, live_server
 
@@ -45,32 +42,8 @@ class Ledger:
     enough: asyncio.Event = field(default_factory=asyncio.Event)
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def crash_database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'crash.db'}"
-        return
-    request.getfixturevalue("postgresql_url")  # skips (locally only) when PostgreSQL is unreachable
-    url = create_postgres_database()
-    try:
-        yield url
-    finally:
-        drop_postgres_database(url)
-
-
 def bootstrap(url: str) -> dict[str, str]:
     return run_bootstrap(url, ENV)
-
-
-def token(base: str, credentials: dict[str, str]) -> str:
-    response = httpx.post(
-        f"{base}/api/oauth/token",
-        data={"grant_type": "client_credentials"},
-        auth=(credentials["clientId"], credentials["clientSecret"]),
-        timeout=10,
-    )
-    response.raise_for_status()
-    return str(response.json()["access_token"])
 
 
 class Worker:
@@ -208,16 +181,16 @@ def verify(base: str, org: str, bearer: str, ledger: Ledger) -> int:
     return checked
 
 
-def test_acknowledged_writes_survive_sigkill(crash_database: str) -> None:
-    credentials = bootstrap(crash_database)
+def test_acknowledged_writes_survive_sigkill(own_database: str) -> None:
+    credentials = bootstrap(own_database)
     port = free_port()
     ledger = Ledger()
-    with live_server(crash_database, env=ENV, port=port) as server:
-        bearer = token(server.base_url, credentials)
+    with live_server(own_database, env=ENV, port=port) as server:
+        bearer = server.token(credentials["clientId"], credentials["clientSecret"])
         asyncio.run(load_then_kill(server.base_url, credentials["orgId"], bearer, server.process, ledger))
     assert ledger.acknowledged >= 50, f"too little load before the kill ({ledger.acknowledged} acknowledged writes)"
-    with live_server(crash_database, env=ENV, port=free_port()) as server:
-        bearer = token(server.base_url, credentials)
+    with live_server(own_database, env=ENV, port=free_port()) as server:
+        bearer = server.token(credentials["clientId"], credentials["clientSecret"])
         checked = verify(server.base_url, credentials["orgId"], bearer, ledger)
     print(f"crash safety: {ledger.acknowledged} acknowledged writes, {checked} facts verified after SIGKILL")
     assert checked >= ledger.acknowledged // 2

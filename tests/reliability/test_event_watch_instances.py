@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from tests.reliability.test_instances import INSTANCE_ENV, call, token, within
+from tests.reliability.test_instances import INSTANCE_ENV, call, within
 from tests.support.server import LiveServer, bootstrap, live_server
 
 WATCH_ENV = {**INSTANCE_ENV, "ATLAS_SA_EVENT_WATCH_INTERVAL_SECONDS": "0.05"}
@@ -41,7 +41,7 @@ def test_two_servers_report_each_transition_once(shared_postgres: str) -> None:
     owner = bootstrap(shared_postgres, INSTANCE_ENV)
     org = owner["orgId"]
     with live_server(shared_postgres, env=WATCH_ENV) as a, live_server(shared_postgres, env=WATCH_ENV) as b:
-        boss = token(a, owner["clientId"], owner["clientSecret"])
+        boss = a.token(owner["clientId"], owner["clientSecret"])
         made = call(
             a,
             "POST",

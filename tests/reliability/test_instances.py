@@ -21,21 +21,6 @@ INSTANCE_ENV = {**ENV, "ATLAS_SA_ISSUER": "http://atlas-sa.test", "ATLAS_SA_ACCE
 DEADLINE = 1.0
 
 
-def mint(server: LiveServer, client_id: str, secret: str) -> httpx.Response:
-    return httpx.post(
-        f"{server.base_url}/api/oauth/token",
-        data={"grant_type": "client_credentials"},
-        auth=(client_id, secret),
-        timeout=10,
-    )
-
-
-def token(server: LiveServer, client_id: str, secret: str) -> str:
-    response = mint(server, client_id, secret)
-    assert response.status_code == 200, response.text
-    return str(response.json()["access_token"])
-
-
 def call(server: LiveServer, method: str, path: str, bearer: str, **kwargs: Any) -> httpx.Response:
     headers = {**ACCEPT, "Authorization": f"Bearer {bearer}"}
     return httpx.request(method, f"{server.base_url}{V2}{path}", headers=headers, timeout=10, **kwargs)
@@ -76,7 +61,7 @@ def test_changes_on_one_instance_apply_on_the_other_within_a_second(shared_postg
     owner = bootstrap(shared_postgres)
     org = owner["orgId"]
     with live_server(shared_postgres, env=INSTANCE_ENV) as a, live_server(shared_postgres, env=INSTANCE_ENV) as b:
-        boss = token(a, owner["clientId"], owner["clientSecret"])
+        boss = a.token(owner["clientId"], owner["clientSecret"])
         project = call(a, "POST", "/groups", boss, json={"name": "shared", "orgId": org})
         assert project.status_code == 200, project.text
         group = project.json()["id"]
@@ -100,7 +85,7 @@ def test_changes_on_one_instance_apply_on_the_other_within_a_second(shared_postg
             a, "POST", f"/groups/{group}/serviceAccounts/{client_id}:invite", boss, json={"roles": ["GROUP_READ_ONLY"]}
         )
         assert invited.status_code == 200, invited.text
-        robot = token(b, client_id, first_secret)
+        robot = b.token(client_id, first_secret)
         assert call(b, "GET", f"/groups/{group}", robot).status_code == 200
         assert call(a, "GET", f"/groups/{group}", robot).status_code == 200
 
@@ -118,7 +103,7 @@ def test_changes_on_one_instance_apply_on_the_other_within_a_second(shared_postg
         )
 
         # A token revoked on A: refused on B, which had it cached.
-        doomed = token(a, client_id, first_secret)
+        doomed = a.token(client_id, first_secret)
         assert call(b, "GET", f"/groups/{group}", doomed).status_code == 200
         revoked = httpx.post(
             f"{a.base_url}/api/oauth/revoke", data={"token": doomed}, auth=(client_id, first_secret), timeout=10
@@ -132,12 +117,12 @@ def test_changes_on_one_instance_apply_on_the_other_within_a_second(shared_postg
         )
         assert second.status_code == 201, second.text
         second_id, second_secret = second.json()["id"], second.json()["secret"]
-        by_second = token(b, client_id, second_secret)
+        by_second = b.token(client_id, second_secret)
         assert call(b, "GET", f"/groups/{group}", by_second).status_code == 200
         deleted = call(a, "DELETE", f"/orgs/{org}/serviceAccounts/{client_id}/secrets/{second_id}", boss)
         assert deleted.status_code == 204, deleted.text
         refused_within(DEADLINE, lambda: call(b, "GET", f"/groups/{group}", by_second))
-        refused_within(DEADLINE, lambda: mint(b, client_id, second_secret))
+        refused_within(DEADLINE, lambda: b.mint(client_id, second_secret))
 
         # A role removed on A: B stops honouring it for the cached token.
         assert call(b, "GET", f"/groups/{group}", robot).status_code == 200
@@ -166,7 +151,7 @@ def test_changes_on_one_instance_apply_on_the_other_within_a_second(shared_postg
         deleted = call(a, "DELETE", f"/orgs/{org}/serviceAccounts/{client_id}", boss)
         assert deleted.status_code == 204, deleted.text
         refused_within(DEADLINE, lambda: call(b, "GET", f"/orgs/{org}", robot))
-        refused_within(DEADLINE, lambda: mint(b, client_id, first_secret))
+        refused_within(DEADLINE, lambda: b.mint(client_id, first_secret))
         hits, misses = principal_lookups(b)
         assert call(b, "GET", f"/orgs/{org}", boss).status_code == 200
         assert principal_lookups(b) == (hits + 1, misses)

@@ -9,7 +9,7 @@ from collections import Counter
 import httpx
 import pytest
 
-from tests.reliability.test_crash_safety import ACCEPT, ENV, bootstrap, token
+from tests.reliability.test_crash_safety import ACCEPT, ENV, bootstrap
 from tests.support.client import AtlasClient
 from tests.support.server import live_server
 
@@ -90,7 +90,7 @@ def test_two_instances_hold_the_account_limit_exactly(shared_postgres: str) -> N
     # Instances behind one load balancer share one issuer: tokens name it, and every instance checks it.
     env = {**ENV, "ATLAS_SA_ISSUER": "http://atlas-sa.test"}
     with live_server(shared_postgres, env=env) as first, live_server(shared_postgres, env=env) as second:
-        bearer = token(first.base_url, credentials)
+        bearer = first.token(credentials["clientId"], credentials["clientSecret"])
         headers = {**ACCEPT, "Authorization": f"Bearer {bearer}"}
 
         async def fill() -> list[httpx.Response]:

@@ -28,13 +28,7 @@ HOME, ATTACKER, ELSEWHERE = "203.0.113.10", "198.51.100.66", "203.0.113.99"
 
 
 def mint(server: LiveServer, address: str, client_id: str, secret: str) -> httpx.Response:
-    return httpx.post(
-        f"{server.base_url}/api/oauth/token",
-        data={"grant_type": "client_credentials"},
-        auth=(client_id, secret),
-        headers={"X-Forwarded-For": address},
-        timeout=10,
-    )
+    return server.mint(client_id, secret, headers={"X-Forwarded-For": address})
 
 
 def test_lockouts_and_known_addresses_are_shared(shared_postgres: str) -> None:

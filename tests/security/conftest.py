@@ -11,9 +11,8 @@ from fastapi import FastAPI
 from atlas_sa.app import create_app
 from atlas_sa.kit.clock import FrozenClock
 from atlas_sa.kit.db import Database
-from atlas_sa.settings import Settings
+from tests.support.settings import settings_on
 
-MASTER_KEY = "test-master-key-0123456789abcdef"
 SMALL_LIMITS: dict[str, Any] = {
     "rate_limit_org_service_accounts": "5/5/60",
     "rate_limit_project_service_accounts": "7/7/60",
@@ -36,7 +35,7 @@ def make_app(database_url: str, clock: FrozenClock, db: Database) -> AppFactory:
     """An app on the test's database with :data:`SMALL_LIMITS`, overridden by keyword."""
 
     def make(**overrides: Any) -> FastAPI:
-        settings = Settings(database_url=database_url, secret_key=MASTER_KEY, **{**SMALL_LIMITS, **overrides})
+        settings = settings_on(database_url, **{**SMALL_LIMITS, **overrides})
         return create_app(settings, clock=clock, database=db)
 
     return make

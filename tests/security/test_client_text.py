@@ -40,9 +40,10 @@ from atlas_sa.kit.handlers import field_path
 from atlas_sa.kit.routing import AtlasRoute
 from atlas_sa.settings import Settings
 from tests.auth.digest.helpers import DigestFields, parse_challenge
-from tests.security.conftest import MASTER_KEY, AppFactory
+from tests.security.conftest import AppFactory
 from tests.support.client import AtlasClient, ClientFactory
 from tests.support.rows import snapshot
+from tests.support.settings import MASTER_KEY
 
 # Around every bad value, so a log line holding any part of an input is found. With a "~", which nothing the server
 # makes holds (hex ids, lower-case public keys, base64url nonces and token ids).

@@ -20,9 +20,9 @@ from tests.auth.digest.helpers import DigestFields, parse_challenge, seed_api_ke
 from tests.security.leaks import assert_absent, responses_text
 from tests.support.client import TOKEN_PATH, AtlasClient, basic
 from tests.support.server import bootstrap, live_server
+from tests.support.settings import MASTER_KEY
 
 V2 = "/api/atlas/v2"
-MASTER_KEY = "test-master-key-0123456789abcdef"
 
 
 async def database_bytes(client: AtlasClient, database_url: str) -> bytes:

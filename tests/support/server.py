@@ -15,6 +15,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -52,6 +53,20 @@ class LiveServer:
         if self.process.poll() is None:
             self.process.send_signal(sig)
         return self.process.wait(timeout=30)
+
+    def mint(self, client_id: str, secret: str, **kwargs: Any) -> httpx.Response:
+        """``POST /api/oauth/token``: the client-credentials grant, the secret in HTTP Basic."""
+        grant = {"grant_type": "client_credentials"}
+        return httpx.post(
+            f"{self.base_url}/api/oauth/token", data=grant, auth=(client_id, secret), timeout=10, **kwargs
+        )
+
+    def token(self, client_id: str, secret: str) -> str:
+        """An access token, which the server must grant."""
+        response = self.mint(client_id, secret)
+        assert response.status_code == 200, response.text
+        access_token: str = response.json()["access_token"]
+        return access_token
 
     def log(self) -> str:
         """Stop the server (if it still runs); everything it wrote."""
