@@ -24,6 +24,7 @@ from atlas_sa.service_accounts.views import ViewCache
 from atlas_sa.settings import Settings
 from tests.kit.test_fastpath import statements
 from tests.support.client import Account, AtlasClient, basic
+from tests.support.settings import settings_on
 
 V2 = "/api/atlas/v2"
 BLOCK = "198.51.100.0/24"  # not the test client's network: an account with it is refused, which is the point
@@ -45,7 +46,7 @@ OPERATIONS = [
 @pytest.fixture
 def settings(database_url: str) -> Settings:
     # On PostgreSQL a rate-limited read writes its bucket; without limits a cached read touches no database at all.
-    return Settings(database_url=database_url, secret_key="test-master-key-0123456789abcdef", rate_limits_enabled=False)
+    return settings_on(database_url, rate_limits_enabled=False)
 
 
 def caches(client: AtlasClient) -> AuthCaches:
