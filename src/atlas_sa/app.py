@@ -16,9 +16,9 @@ from starlette.types import ASGIApp
 from atlas_sa import __version__, health
 from atlas_sa.access_lists import endpoints as access_lists
 from atlas_sa.auth import endpoints as oauth
-from atlas_sa.auth.core import build_auth_core
+from atlas_sa.auth.core import AuthCore, build_auth_core
 from atlas_sa.auth.dependencies import RequestAuthenticator
-from atlas_sa.auth.fastpath import token_route
+from atlas_sa.auth.fastpath import TokenEntry
 from atlas_sa.changes import follow
 from atlas_sa.events import endpoints as events
 from atlas_sa.events.expiry import start_event_watch
@@ -62,17 +62,20 @@ def _telemetry(settings: Settings, tracer_provider: TracerProvider | None) -> Te
 
 class AtlasApp(FastAPI):
     """FastAPI with :class:`RequestObserver` and :class:`MetricsEndpoint` outside Starlette's error middleware,
-    so that every response, a 500 included, carries its request id and is counted."""
+    so that every response, a 500 included, carries its request id and is counted; and, inside them, the token
+    endpoint's own pipeline (:class:`~atlas_sa.auth.fastpath.TokenEntry`) ahead of the whole FastAPI stack."""
 
-    observed: tuple[AppState, bool] | None = None
+    observed: tuple[AppState, AuthCore, bool] | None = None
 
     def build_middleware_stack(self) -> ASGIApp:
         stack = super().build_middleware_stack()
         assert self.observed is not None
-        state, access_log = self.observed
-        return RequestObserver(
-            MetricsEndpoint(stack, state, state.settings.metrics_port), access_log_enabled=access_log
-        )
+        state, core, access_log = self.observed
+        settings = state.settings
+        if settings.fast_paths and not settings.opentelemetry:
+            # With OpenTelemetry on, token requests take the route, whose spans FastAPI makes.
+            stack = TokenEntry(stack, state, core)
+        return RequestObserver(MetricsEndpoint(stack, state, settings.metrics_port), access_log_enabled=access_log)
 
 
 def create_app(
@@ -127,7 +130,7 @@ def create_app(
     views = ViewCache()
     follow(state.bus, views)
     app.state.views = views
-    app.observed = (state, settings.access_log)
+    app.observed = (state, core, settings.access_log)
     install_error_handlers(app)
     _scraped_gauges(state)
     # Starlette runs the middleware added last outermost: the format is known before a 413 is rendered, and the fast
@@ -139,7 +142,7 @@ def create_app(
             views,
             authenticator,
         )
-        app.add_middleware(FastPathMiddleware, routes=[token_route(), read], tracing=settings.opentelemetry)
+        app.add_middleware(FastPathMiddleware, routes=[read], tracing=settings.opentelemetry)
     app.add_middleware(
         BodyLimitMiddleware, max_body_bytes=settings.max_body_bytes, body_timeout=settings.request_timeout
     )

@@ -38,7 +38,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from sqlalchemy.ext.asyncio import AsyncSession
-from starlette.requests import Request
+from starlette.types import Scope
 
 from atlas_sa.auth.failures import authentication_failed, locked_out, lockout_begun
 from atlas_sa.auth.ratelimits import (
@@ -51,7 +51,7 @@ from atlas_sa.auth.ratelimits import (
     bucket_key,
 )
 from atlas_sa.errors import RateLimitedTokenBucket
-from atlas_sa.kit.addresses import client_ip
+from atlas_sa.kit.addresses import client_address
 from atlas_sa.kit.buckets import BucketStore, Policy, SqlBuckets
 from atlas_sa.kit.events import ALL
 from atlas_sa.kit.state import AppState
@@ -155,6 +155,10 @@ class Lockouts:
         if not self._complete:
             self._start_resync()
         return self._complete
+
+    def holds_any(self) -> bool:
+        """Whether any lockout is held at all."""
+        return bool(self._locked)
 
     def locked(self, key: str, now: float) -> Lockout | None:
         lockout = self._locked.get(key)
@@ -272,21 +276,23 @@ class BruteForceGuard:
         self.limits = limits
         self.lockouts = Lockouts(state, limits.store, limits.policies)
 
-    async def check(self, request: Request, kind: str, client: str) -> AuthGuard:
+    async def check(self, scope: Scope, kind: str, client: str) -> AuthGuard:
         """The guard for this attempt; 429 when the client, the address or the pair is locked out."""
-        guard = AuthGuard(self, kind, client, client_ip(request), request.url.path, self.settings.auth_throttle_enabled)
+        settings = self.settings
+        address = client_address(settings.trusted_proxies, scope)
+        guard = AuthGuard(self, kind, client, address, scope["path"], settings.auth_throttle_enabled)
         if guard.enabled:
             await guard._refuse_if_locked()
         return guard
 
     @asynccontextmanager
-    async def client_authentication(self, request: Request, presented: ClientCredentials | None) -> AsyncIterator[None]:
+    async def client_authentication(self, scope: Scope, presented: ClientCredentials | None) -> AsyncIterator[None]:
         """Around an OAuth endpoint's client authentication: the brute-force lockout before, and the failure or
         success after (``invalid_client`` is the failure)."""
         from atlas_sa.auth.service import InvalidClient  # noqa: PLC0415 - keeps this module free of the OAuth service
 
         client = presented.client_id if presented is not None else ""
-        guard = await self.check(request, "oauth", client)
+        guard = await self.check(scope, "oauth", client)
         try:
             yield
         except InvalidClient:
@@ -325,6 +331,9 @@ class AuthGuard:
         held, now = self.owner.lockouts, self.owner.limits.now()
         if not held.complete(now):
             await self._refuse_if_locked_in_store(now)
+            return
+        if not held.holds_any():
+            # The usual case: nothing is locked out, so the bucket keys need not be built.
             return
         for key, policy in self._keys():
             lockout = held.locked(key, now)

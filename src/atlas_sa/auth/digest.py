@@ -342,7 +342,7 @@ class DigestAuth:
         issued_at = self.nonce_issued_at(credentials.nonce)
         if issued_at is None:
             raise refuse()
-        guard = await self._guard.check(request, "digest", credentials.username)
+        guard = await self._guard.check(request.scope, "digest", credentials.username)
         row = await find_api_key(session, credentials.username)
         # Unknown keys pay for the same unsealing and digest computation, so timing does not tell them from known
         # ones.

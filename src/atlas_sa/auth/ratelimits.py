@@ -34,11 +34,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.types import Scope
 
 from atlas_sa.errors import RateLimited, RateLimitedTokenBucket
 from atlas_sa.identity.principal import Principal
-from atlas_sa.kit.addresses import client_ip
+from atlas_sa.kit.addresses import client_address
 from atlas_sa.kit.buckets import BucketStore, Decision, MemoryBuckets, Policy, SqlBuckets
 from atlas_sa.kit.clock import Clock
 from atlas_sa.kit.db import Database
@@ -162,14 +162,6 @@ def classify_route(template: str, params: Mapping[str, str], table: Policies) ->
     return table.default, "global"
 
 
-def with_rate_headers(request: Request, response: Response) -> Response:
-    """Copy the request's rate-limit headers, if any, onto its response."""
-    headers = request.scope.get(HEADERS_KEY)
-    if headers:
-        response.headers.update(headers)
-    return response
-
-
 class TokenRateLimited(RateLimited):
     """429 ``RATE_LIMITED`` on the token endpoint, with the bucket's headers."""
 
@@ -225,7 +217,7 @@ class RateLimits:
     async def _take(self, policy: Policy, caller: Principal, scope: str) -> Decision:
         return await self.store.take(rate_key(policy, caller.kind, caller.id, scope), policy, self.now())
 
-    async def limit_token(self, request: Request, client_id: str) -> None:
+    async def limit_token(self, scope: Scope, client_id: str) -> None:
         """The token endpoint's rate limit, per (client id, address), for a client that has just authenticated:
         taken after authentication, like every other route's, so that a request naming any string as its client id
         spends nobody's budget and leaves no bucket behind (failures are the brute-force guard's, bounded by the
@@ -233,8 +225,9 @@ class RateLimits:
         if not self._settings.rate_limits_enabled:
             return
         policy = self.policies.token
-        decision = await self.store.take(rate_key(policy, client_id, client_ip(request)), policy, self.now())
-        request.scope[HEADERS_KEY] = decision.headers()
+        address = client_address(self._settings.trusted_proxies, scope)
+        decision = await self.store.take(rate_key(policy, client_id, address), policy, self.now())
+        scope[HEADERS_KEY] = decision.headers()
         if not decision.allowed:
             RATE_LIMITED.labels(policy.name).inc()
             raise TokenRateLimited(policy, decision.retry_after)

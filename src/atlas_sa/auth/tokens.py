@@ -17,9 +17,14 @@ import time
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
 import jwt
+import orjson
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 
 from atlas_sa.auth.repository import CredentialRepository, SigningKeyRepository
 from atlas_sa.auth.signing import ALGORITHM, TOKEN_LIFETIME, ActiveKey, KeyRing, VerificationKey
@@ -47,6 +52,11 @@ class VerifiedToken:
 
 
 def encode(key: ActiveKey, *, issuer: str, client_id: str, secret_id: str, jti: str, issued_at: datetime) -> str:
+    """The signed token (RFC 7515 §7.1 compact serialization, RFC 7518 §3.4 ES256), built by hand rather than by
+    PyJWT: its header made once per key, the claims serialised by orjson, the signature taken straight to the
+    low-S form :func:`canonical` requires. PyJWT's encoding around the signature (header and claims each through
+    ``json`` and its encoder class, a DER-to-raw conversion, then re-decoding the signature for the low-S check)
+    cost as much again as the P-256 signature itself (docs/performance.md); verification still uses PyJWT."""
     iat = int(issued_at.timestamp())
     claims = {
         "iss": issuer,
@@ -55,25 +65,31 @@ def encode(key: ActiveKey, *, issuer: str, client_id: str, secret_id: str, jti: 
         "cid": client_id,
         "actorId": client_id,
         "iat": iat,
-        "exp": iat + int(TOKEN_LIFETIME.total_seconds()),
+        "exp": iat + _LIFETIME_SECONDS,
         "jti": jti,
         # The secret that minted the token, so deleting that secret is visibly what revokes it.
         "sid": secret_id,
     }
-    token = jwt.encode(claims, key.private_key, algorithm=ALGORITHM, headers={"kid": key.kid, "typ": "JWT"})
-    return _with_low_s(token)
+    signing_input = _header_segment(key.kid) + b"." + _b64(orjson.dumps(claims))
+    r, s = decode_dss_signature(key.private_key.sign(signing_input, _ECDSA))
+    if s > _HALF_ORDER:
+        # ``(r, n - s)`` verifies wherever ``(r, s)`` does; the low one is the only spelling we issue.
+        s = P256_ORDER - s
+    return (signing_input + b"." + _b64(r.to_bytes(32, "big") + s.to_bytes(32, "big"))).decode("ascii")
 
 
-def _with_low_s(token: str) -> str:
-    """``token`` with the low-S form of its signature: ``(r, n - s)`` when ``s`` is above ``n / 2``. Half of all
-    ECDSA signatures need it; the low one is the only form :func:`canonical` accepts."""
-    head, _, signature = token.rpartition(".")
-    raw = base64.urlsafe_b64decode(signature + "==")
-    s = int.from_bytes(raw[32:], "big")
-    if s <= _HALF_ORDER:
-        return token
-    low = raw[:32] + (P256_ORDER - s).to_bytes(32, "big")
-    return f"{head}.{base64.urlsafe_b64encode(low).rstrip(b'=').decode()}"
+_ECDSA = ec.ECDSA(hashes.SHA256())
+_LIFETIME_SECONDS = int(TOKEN_LIFETIME.total_seconds())
+
+
+def _b64(data: bytes) -> bytes:
+    return base64.urlsafe_b64encode(data).rstrip(b"=")
+
+
+@lru_cache(maxsize=16)
+def _header_segment(kid: str) -> bytes:
+    # As PyJWT writes it (sorted keys, no spaces), so a token reads the same whichever encoder made it.
+    return _b64(orjson.dumps({"alg": ALGORITHM, "kid": kid, "typ": "JWT"}, option=orjson.OPT_SORT_KEYS))
 
 
 def canonical(token: str) -> bool:
