@@ -8,7 +8,9 @@ every server alike. Prints, per server, the median CPU milliseconds per token an
     bench/token_cpu.py atlas atlas-pg --rounds 5    # SQLite against PostgreSQL
     bench/token_cpu.py atlas --profile 8            # and a py-spy profile of the first server (8 s under load)
 
-Servers: ``atlas`` (``atlas-sa serve`` on SQLite), ``atlas-pg`` (on PostgreSQL), ``oidc`` (the node peer),
+Servers: ``atlas`` (``atlas-sa serve`` on SQLite), ``atlas-pg`` (on PostgreSQL), each with an optional variant:
+``atlas:noguard`` (brute-force guard off), ``atlas:mint-write``, ``atlas:observer`` (``bench/without.py``: without
+the mint's database write, without the request observer); ``oidc`` (the node peer),
 ``floor-uvicorn`` and ``floor-granian`` (``bench/floor_app.py``: parse Basic and the form, one HMAC, one ES256 JWT,
 nothing else, on uvicorn with httptools and on granian).
 """
@@ -17,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import base64
+import os
 import statistics
 import subprocess
 import sys
@@ -75,8 +78,17 @@ def start(stack: ExitStack, name: str, workdir: Path) -> Scenario:
         scenario = start_floor(stack, name.removeprefix("floor-"))
         scenario.pid = _listener_pid(scenario.url)
         return scenario
-    backend = "postgresql" if name == "atlas-pg" else "sqlite"
-    instance = start_atlas(stack, backend, 100, workdir)
+    # atlas[-pg][:variant]: variant "noguard" (brute-force guard off), or a bench/without.py baseline.
+    base, _, variant = name.partition(":")
+    backend = "postgresql" if base == "atlas-pg" else "sqlite"
+    if variant == "noguard":
+        os.environ["ATLAS_SA_AUTH_THROTTLE_ENABLED"] = "false"
+        try:
+            instance = start_atlas(stack, backend, 100, workdir)
+        finally:
+            del os.environ["ATLAS_SA_AUTH_THROTTLE_ENABLED"]
+    else:
+        instance = start_atlas(stack, backend, 100, workdir, variant or None)
     return Scenario(
         f"{name}",
         f"{instance.base}/api/oauth/token",

@@ -4,6 +4,9 @@
 shipped (the request observer still times the request, sets its id and looks up its metric children).
 ``BENCH_WITHOUT=observer``: the request observer (atlas_sa.kit.observe) is left out of the stack altogether, and
 the metric updates made elsewhere (tokens, caches) are no-ops too: the server as it was before metrics.
+``BENCH_WITHOUT=mint-write``: the token endpoint's group commit writes nothing after its first batch (each mint is
+answered at once with the active key the first batch read): what a token costs without its durable write
+(``bench/token_cpu.py``; not a server anyone should run).
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from typing import Any
 from prometheus_client import metrics
 
 import atlas_sa.app
+from atlas_sa.auth.minting import MintBatcher
 from atlas_sa.cli.main import main
 
 
@@ -25,11 +29,28 @@ def _unobserved(app: Any, **_kwargs: Any) -> Any:
     return app
 
 
+def _without_mint_write() -> None:
+    real = MintBatcher._commit
+
+    async def commit(self: MintBatcher, pending: list[Any]) -> None:
+        key = self._key
+        if key is None:
+            await real(self, pending)
+            return
+        for one in pending:
+            one.done.set_result(key)
+
+    MintBatcher._commit = commit  # type: ignore[method-assign]
+
+
 without = os.environ["BENCH_WITHOUT"]
-metrics.Counter.inc = _nothing  # type: ignore[method-assign]
-metrics.Histogram.observe = _nothing  # type: ignore[method-assign]
-if without == "observer":
-    atlas_sa.app.RequestObserver = _unobserved  # type: ignore[assignment,misc]
-elif without != "metrics":
-    raise SystemExit(f"BENCH_WITHOUT={without}: metrics or observer")
+if without == "mint-write":
+    _without_mint_write()
+else:
+    metrics.Counter.inc = _nothing  # type: ignore[method-assign]
+    metrics.Histogram.observe = _nothing  # type: ignore[method-assign]
+    if without == "observer":
+        atlas_sa.app.RequestObserver = _unobserved  # type: ignore[assignment,misc]
+    elif without != "metrics":
+        raise SystemExit(f"BENCH_WITHOUT={without}: metrics, observer or mint-write")
 main()

@@ -1,10 +1,10 @@
-"""Fast paths: the two hot requests (minting a token, reading a service account) answered without FastAPI's router.
+"""Fast paths: a hot read answered without FastAPI's router (the token endpoint has its own entry ahead of the whole
+FastAPI stack, :mod:`atlas_sa.auth.fastpath`).
 
 Sync or async, and why a second way in at all: measured on the benchmark machine, FastAPI's routing (matching the
-path against every route, the request/response wrappers, dependency solving) was ~20% of a token request's CPU
-and more than half of a cached read's. The routes themselves stay the one definition of each operation: a fast path
-either runs the very handler the route would run (the token endpoint), or replays a response the route itself
-rendered (the read), and hands every other request, every error and every doubt to the full application by
+path against every route, the request/response wrappers, dependency solving) was more than half of a cached read's
+CPU. The routes themselves stay the one definition of each operation: a fast path replays a response the route
+itself rendered (the read), and hands every other request, every error and every doubt to the full application by
 returning ``False``. A fast path must never answer differently from the route it shortcuts; the tests compare the
 two byte for byte (``tests/kit/test_fastpath.py``).
 
