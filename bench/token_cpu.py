@@ -28,6 +28,7 @@ from contextlib import ExitStack
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from bench import bench  # noqa: E402
 from bench.bench import BIN, ROOT, Scenario, basic, free_port, server, start_atlas, start_oidc  # noqa: E402
 
 
@@ -78,7 +79,15 @@ def start(stack: ExitStack, name: str, workdir: Path) -> Scenario:
         scenario = start_floor(stack, name.removeprefix("floor-"))
         scenario.pid = _listener_pid(scenario.url)
         return scenario
-    # atlas[-pg][:variant]: variant "noguard" (brute-force guard off), or a bench/without.py baseline.
+    # atlas[-pg][:variant][@checkout]: variant "noguard" (brute-force guard off), or a bench/without.py baseline;
+    # @checkout: the atlas-sa of another checkout's .venv (e.g. main before a change).
+    name, _, checkout = name.partition("@")
+    if checkout:
+        bench.BIN = Path(checkout).resolve() / ".venv" / "bin"
+        try:
+            return start(stack, name, workdir)
+        finally:
+            bench.BIN = BIN
     base, _, variant = name.partition(":")
     backend = "postgresql" if base == "atlas-pg" else "sqlite"
     if variant == "noguard":
@@ -90,7 +99,7 @@ def start(stack: ExitStack, name: str, workdir: Path) -> Scenario:
     else:
         instance = start_atlas(stack, backend, 100, workdir, variant or None)
     return Scenario(
-        f"{name}",
+        name + (f"@{Path(bench.BIN).parent.parent.name}" if bench.BIN != BIN else ""),
         f"{instance.base}/api/oauth/token",
         "token.lua",
         {"BENCH_BASIC": basic(instance)},
