@@ -52,12 +52,9 @@ def dump(url: str) -> Rows:
         engine.dispose()
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'seeded.db'}"
-    own: str = request.getfixturevalue("own_postgres")
-    return own
+@pytest.fixture
+def url(own_database: str) -> str:
+    return own_database
 
 
 def edited(tmp_path: Path, old: str, new: str) -> Path:

@@ -9,7 +9,6 @@ import re
 import subprocess
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -72,13 +71,10 @@ def block(text: str) -> dict[str, str]:
     return dict(re.split(r"\s{2,}", line.strip(), maxsplit=1) for line in text.strip().splitlines())  # type: ignore[misc]
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def cli(request: pytest.FixtureRequest, tmp_path: Path) -> Cli:
-    url = (
-        f"sqlite:///{tmp_path / 'operate.db'}" if request.param == "sqlite" else request.getfixturevalue("own_postgres")
-    )
-    upgrade(url)
-    return Cli(url)
+@pytest.fixture
+def cli(own_database: str) -> Cli:
+    upgrade(own_database)
+    return Cli(own_database)
 
 
 @pytest.fixture
