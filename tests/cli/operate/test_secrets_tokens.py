@@ -113,3 +113,16 @@ def test_a_running_server_refuses_revoked_tokens_at_once(own_postgres: str) -> N
             assert time.monotonic() < deadline, "the running server still accepts the revoked token"
             time.sleep(0.05)
         assert status == 401
+
+
+async def test_a_duration_past_the_calendar_is_a_usage_error(cli: Cli, http: AtlasClient) -> None:
+    made = await http.bootstrap("acme")
+    cli.json("secrets", "create", made.client_id, "--expires-after", "10d")
+    # 999999 days back is before year 1: it was an OverflowError's traceback (exit 1) with two secrets to compare.
+    for option, value in (("--recent", "999999d"), ("--within", "36501d")):
+        args = ("secrets", "rotate", made.client_id, "--finish") if option == "--recent" else ("secrets", "expiring")
+        refused = cli(*args, option, value, code=2)
+        assert "Traceback" not in refused.stderr
+        assert "at most 36500 days" in refused.stderr
+    assert len(cli.json("accounts", "show", made.client_id)["secrets"]) == 2  # nothing was deleted
+    assert cli.json("secrets", "expiring", "--within", "36500d")["totalCount"] == 2

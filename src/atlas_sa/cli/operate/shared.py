@@ -154,8 +154,11 @@ async def every_page(
         page_num += 1
 
 
-_DURATION = re.compile(r"(\d{1,6})([dhm])")
+_DURATION = re.compile(r"(\d{1,9})([dhm])")
 _UNITS = {"d": "days", "h": "hours", "m": "minutes"}
+# Counted back from now (``--recent``) or forward (``--within``), a longer span leaves the calendar datetime knows
+# (years 1 to 9999): it ended the command with an OverflowError's traceback. A century is longer than any secret.
+MAX_DURATION = timedelta(days=36500)
 
 
 def duration(text: str | timedelta) -> timedelta:
@@ -166,7 +169,10 @@ def duration(text: str | timedelta) -> timedelta:
     found = _DURATION.fullmatch(text.strip())
     if found is None:
         raise typer.BadParameter(f"{text!r} is not a duration: a whole number of days, hours or minutes (7d, 12h, 30m)")
-    return timedelta(**{_UNITS[found.group(2)]: int(found.group(1))})
+    span = timedelta(**{_UNITS[found.group(2)]: int(found.group(1))})
+    if span > MAX_DURATION:
+        raise typer.BadParameter(f"{text!r} is too long: at most {MAX_DURATION.days} days (100 years)")
+    return span
 
 
 def whole_hours(delta: timedelta, option: str) -> int:
