@@ -7,13 +7,14 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 from importlib.metadata import entry_points
 from pathlib import Path
 
 import httpx
 import pytest
 
-from atlas_sa.testing import atlas_sa_server
+from atlas_sa.testing import ServerFailed, atlas_sa_server
 from tests.support.client import accept
 
 EXAMPLE = Path(__file__).parents[2] / "examples" / "seed.toml"
@@ -97,3 +98,23 @@ def test_the_context_manager_on_postgresql(own_postgres: str) -> None:
     assert not log.exists(), "its files are removed"
     with pytest.raises(httpx.ConnectError):
         httpx.get(f"{server.base_url}/healthz")
+
+
+def test_its_repr_names_no_secret_and_a_failed_start_leaves_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A failing assertion or --showlocals prints the fixture's repr into CI logs: secrets stay out of it.
+    with atlas_sa_server(EXAMPLE) as server:
+        shown = repr(server)
+        assert server.account("ci-owner").client_id in shown
+        for secret in [a.client_secret for a in server.service_accounts] + [k.private_key for k in server.api_keys]:
+            assert secret
+            assert secret not in shown
+    bad = tmp_path / "seed.toml"
+    bad.write_text("orgs = 5\n")
+    # Its folders made in one of the test's own: other processes' do not count.
+    (temporary := tmp_path / "tmp").mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(temporary))
+    with pytest.raises(ServerFailed, match=r"exited with code 2:\n.*orgs: must be a list"):
+        atlas_sa_server(bad).__enter__()
+    assert list(temporary.iterdir()) == [], "its temporary folder is removed"

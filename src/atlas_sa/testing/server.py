@@ -27,7 +27,7 @@ import urllib.request
 import uuid
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -43,17 +43,18 @@ class ServiceAccount:
     name: str
     org_id: str
     client_id: str
-    # The seed's first secret for the account; ``None`` when it names none.
-    client_secret: str | None
-    roles: tuple[str, ...]
+    # The seed's first secret for the account; ``None`` when it names none. Out of the repr, which a failing
+    # assertion or ``--showlocals`` prints into CI logs (the generated seed's secrets are fresh, not public).
+    client_secret: str | None = field(repr=False)
+    roles: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
 class ApiKey:
     org_id: str
     public_key: str
-    private_key: str
-    roles: tuple[str, ...]
+    private_key: str = field(repr=False)  # as ``client_secret``
+    roles: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
