@@ -89,13 +89,20 @@ def create_sqlite_file(url: URL) -> None:
         return
 
 
+_SECRET_QUERY_KEYS = frozenset({"password", "sslpassword"})
+
+
 def describe_database(url: URL) -> str:
     """The database as a user should see it: the password hidden, a SQLite file's path made absolute (a relative
     path names a different file in every folder)."""
     path = sqlite_path(url)
     if path is not None:
         url = url.set(drivername="sqlite", database=str(Path(path).resolve()))
-    return url.render_as_string(hide_password=True)
+    # libpq also takes a password, and its client key's, from the query (``?password=…``), which hide_password
+    # leaves alone; ``***`` as for the userinfo's (rendering would escape it as %2A%2A%2A).
+    hidden = {name: "***" for name in url.query if name.lower() in _SECRET_QUERY_KEYS}
+    shown = url.update_query_dict(hidden).render_as_string(hide_password=True)
+    return shown.replace("=%2A%2A%2A", "=***") if hidden else shown
 
 
 def install_sqlite_pragmas(sync_engine: Any) -> None:

@@ -41,3 +41,12 @@ def test_each_setting_with_its_source_and_no_secret(tmp_path: Path) -> None:
     assert by_name["secret_key"]["VALUE"] == "(redacted)"
     # A broken rule is refused as every command refuses it: exit code 2, named as given.
     assert cli.error("config", "show", env={"ATLAS_SA_PORT": "70000"}, code=2) == "ATLAS_SA_PORT: must be ≤ 65535"
+
+
+def test_a_password_in_the_urls_query_is_hidden_too() -> None:
+    # libpq takes its password (and its client key's) from the query as well as from the userinfo.
+    cli = Cli("postgresql+psycopg://atlas@db.internal/atlas?password=hunter3&sslpassword=hunter4&sslmode=require")
+    shown = cli.json("config", "show")["settings"]["database_url"]["value"]
+    assert shown == "postgresql+psycopg://atlas@db.internal/atlas?password=***&sslmode=require&sslpassword=***"
+    human = cli("config", "show").stdout
+    assert "hunter" not in human
