@@ -257,23 +257,16 @@ def start_oidc(stack: ExitStack) -> Scenario:
     return Scenario("token oidc-provider", f"{base}/token", "token.lua", {"BENCH_BASIC": basic})
 
 
-def start_bare(stack: ExitStack) -> Scenario:
+# The ceilings of a read (bench/bare_app.py), each served as atlas-sa serves: its row name and the app's name.
+BARE = {"read bare fastapi": "fastapi", "read bare starlette": "starlette", "read raw asgi": "raw"}
+
+
+def start_bare(stack: ExitStack, row: str, app: str) -> Scenario:
     port = free_port()
-    command = [
-        str(BIN / "uvicorn"),
-        "bench.bare_app:app",
-        "--port",
-        str(port),
-        "--log-level",
-        "warning",
-        "--no-access-log",
-        "--no-server-header",
-        "--loop",
-        "asyncio",
-    ]
+    command = [str(BIN / "python"), str(ROOT / "bench" / "bare_serve.py"), app, "--port", str(port)]
     base = f"http://127.0.0.1:{port}"
-    stack.enter_context(server(command, {"PYTHONPATH": str(ROOT)}, f"{base}/bare"))
-    return Scenario("read bare endpoint", f"{base}/bare", "get.lua", {})
+    process = stack.enter_context(server(command, {}, f"{base}/bare"))
+    return Scenario(row, f"{base}/bare", "get.lua", {}, process.pid)
 
 
 def run_all(args: argparse.Namespace, results: Results, workdir: Path) -> None:
@@ -281,7 +274,7 @@ def run_all(args: argparse.Namespace, results: Results, workdir: Path) -> None:
     peers and every backend and size."""
     with ExitStack() as stack:
         token_peers = [] if args.skip_peers else [start_oidc(stack)]
-        read_peers = [] if args.skip_peers else [start_bare(stack)]
+        read_peers = [] if args.skip_peers else [start_bare(stack, row, app) for row, app in BARE.items()]
         instances = []
         for backend in args.backends:
             for size in sorted(args.sizes):
@@ -354,27 +347,28 @@ def report(results: Results, args: argparse.Namespace) -> list[tuple[str, str, s
     f, small, large = results.figures, min(args.sizes), max(args.sizes)
     checks: list[tuple[str, str, str, bool]] = []
     oidc = f.get("token oidc-provider")
-    bare = f.get("read bare endpoint")
+    starlette = f.get("read bare starlette")
     for backend in args.backends:
         tok, read = f.get(f"token {backend}/{small}"), f.get(f"read {backend}/{small}")
-        if tok and oidc:
-            checks.append(
-                (
-                    f"token issuance vs oidc-provider ({backend})",
-                    ratio(tok.rps, oidc.rps),
-                    "≥ 1.20×",
-                    tok.rps >= 1.2 * oidc.rps,
+        listed = f.get(f"list {backend}/{small}")
+        # The issue's goals (#12): tokens at 1.2x the peer on SQLite and 1.0x on PostgreSQL, where every batch
+        # crosses to a server sharing the machine.
+        token_goal = 1.2 if backend == "sqlite" else 1.0
+        goals = [
+            ("token issuance vs oidc-provider", tok, oidc, token_goal),
+            ("authenticated read vs bare starlette", read, starlette, 0.5),
+            ("list page of 100 vs bare starlette", listed, starlette, 0.05),
+        ]
+        for name, measured, ceiling, goal in goals:
+            if measured and ceiling:
+                checks.append(
+                    (
+                        f"{name} ({backend})",
+                        ratio(measured.rps, ceiling.rps),
+                        f"≥ {goal:.2f}×",
+                        measured.rps >= goal * ceiling.rps,
+                    )
                 )
-            )
-        if read and bare:
-            checks.append(
-                (
-                    f"authenticated read vs bare ({backend})",
-                    ratio(read.rps, bare.rps),
-                    "≥ 0.35×",
-                    read.rps >= 0.35 * bare.rps,
-                )
-            )
         for kind in ("list", "token"):
             a, b = f.get(f"{kind} {backend}/{large}"), f.get(f"{kind} {backend}/{small}")
             if a and b and large != small:

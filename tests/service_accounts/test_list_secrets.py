@@ -18,9 +18,10 @@ import pytest
 from sqlalchemy import update
 
 from atlas_sa.kit.db import Database
-from atlas_sa.kit.ids import CLIENT_ID_PREFIX
+from atlas_sa.kit.ids import new_object_id
+from atlas_sa.kit.pagination import PageRequest
 from atlas_sa.models import ServiceAccount
-from atlas_sa.service_accounts.repository import ServiceAccountRepository
+from atlas_sa.service_accounts.repository import ListedPage, ServiceAccountRepository
 from tests.service_accounts.support import group_account, group_accounts, org_account, org_accounts
 from tests.support.client import AtlasClient
 
@@ -150,27 +151,34 @@ async def test_list_pages_carry_exactly_their_own_accounts_secrets(orgs: tuple[O
             _check(project_pages, org, org.listed(org.in_project, shown=shown), reads)
 
 
-def _ids(client_ids: list[str]) -> list[str]:
-    return [c.removeprefix(CLIENT_ID_PREFIX) for c in client_ids]
+def _by_account(listed: ListedPage) -> dict[str, list[str]]:
+    """The rows of a listed page as client id → secret ids, in their order."""
+    found: dict[str, list[str]] = {}
+    for row in listed.rows:
+        secrets = found.setdefault(str(row[0]), [])
+        if row[6] is not None:
+            secrets.append(row[6])
+    return found
 
 
 async def test_the_repository_answers_for_the_page_and_its_scope_only(orgs: tuple[Org, Org], db: Database) -> None:
-    home, away = orgs
     async with db.unit_of_work(write=False) as session:
         repository = ServiceAccountRepository(session)
-        for org, other in ((home, away), (away, home)):
+        for org in orgs:
             for shown in (False, True):
-                on_page = org.listed(list(org.secrets), shown=shown)
-                found = await repository.page_secrets_in_org(org.org_id, _ids(on_page))
-                assert {a: [s.id for s in found[a]] for a in found} == {
-                    a: org.secrets[c] for a, c in zip(_ids(on_page), on_page, strict=True) if org.secrets[c]
-                }
-                in_project = org.listed(org.in_project, shown=shown)
-                found = await repository.page_secrets_in_project(org.group_id, _ids(in_project))
-                assert {a: [s.id for s in found[a]] for a in found} == {
-                    a: org.secrets[c] for a, c in zip(_ids(in_project), in_project, strict=True) if org.secrets[c]
-                }
-            # Another scope's accounts, even named as the page, are not this organization's or project's.
-            assert not await repository.page_secrets_in_org(org.org_id, _ids(list(other.secrets)))
-            assert not await repository.page_secrets_in_project(org.group_id, _ids(other.in_project))
-            assert not await repository.page_secrets_in_org(org.org_id, [])
+                for scope_id, page_in, expected in (
+                    (org.org_id, repository.page_in_org, org.listed(list(org.secrets), shown=shown)),
+                    (org.group_id, repository.page_in_project, org.listed(org.in_project, shown=shown)),
+                ):
+                    for per_page in (2, 100):
+                        for page_num in range(1, len(expected) // per_page + 2):
+                            listed = await page_in(
+                                scope_id, PageRequest(page_num, per_page), include_system_managed=shown
+                            )
+                            on_page = expected[(page_num - 1) * per_page : page_num * per_page]
+                            assert (listed.org_id, listed.total) == (org.org_id, len(expected))
+                            assert _by_account(listed) == {c: org.secrets[c] for c in on_page}
+        # An organization or project that does not exist: no rows, and no organization to authorize against.
+        for page_in in (repository.page_in_org, repository.page_in_project):
+            listed = await page_in(new_object_id(), PageRequest(), include_system_managed=True)
+            assert listed == ListedPage(None, 0, ())

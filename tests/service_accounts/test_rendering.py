@@ -24,10 +24,11 @@ from sqlalchemy import select, update
 
 from atlas_sa.kit.clock import FrozenClock
 from atlas_sa.kit.db import Database
+from atlas_sa.kit.pagination import PageRequest
 from atlas_sa.kit.rendering import dumps
 from atlas_sa.models import ProjectAssignment, ServiceAccount, ServiceAccountSecret
-from atlas_sa.service_accounts.endpoints import org_account_schema, secret_schema
-from atlas_sa.service_accounts.repository import AccountSummary, SecretSummary
+from atlas_sa.service_accounts.endpoints import listed_accounts, org_account_schema, secret_schema
+from atlas_sa.service_accounts.repository import ServiceAccountRepository
 from atlas_sa.service_accounts.schemas import GroupServiceAccount, OrgServiceAccount
 from atlas_sa.service_accounts.schemas import ServiceAccountSecret as SecretSchema
 from atlas_sa.service_accounts.service import AccountView, masked
@@ -48,9 +49,9 @@ def _dump(model: BaseModel) -> Any:
 
 def reference_account(
     schema: type[OrgServiceAccount | GroupServiceAccount],
-    account: ServiceAccount | AccountSummary,
+    account: ServiceAccount,
     roles: list[str],
-    secrets: Sequence[ServiceAccountSecret | SecretSummary],
+    secrets: Sequence[ServiceAccountSecret],
 ) -> Any:
     return _dump(
         schema.model_validate(
@@ -67,7 +68,7 @@ def reference_account(
                             "expiresAt": s.expires_at,
                             "id": s.id,
                             "lastUsedAt": s.last_used_at,
-                            "maskedSecretValue": masked(s),
+                            "maskedSecretValue": masked(s.last_four),
                         }
                     )
                     for s in secrets
@@ -293,22 +294,42 @@ async def test_update_and_invite_responses_render_as_the_schemas(
     assert invited.content == dumps(await reference(rotated, in_group=True))
 
 
-@pytest.mark.parametrize(
-    "when",
-    [
-        datetime(2026, 11, 23, 19, 17, 7, tzinfo=UTC),
-        datetime(2026, 11, 23, 19, 17, 7, 345678, tzinfo=UTC),
-        datetime(2026, 11, 23, 19, 17, 7, 5, tzinfo=UTC),
-        datetime(1999, 1, 2, 3, 4, 5, 120000, tzinfo=UTC),
-    ],
-)
+TIMESTAMPS = [
+    datetime(2026, 11, 23, 19, 17, 7, tzinfo=UTC),
+    datetime(2026, 11, 23, 19, 17, 7, 345678, tzinfo=UTC),
+    datetime(2026, 11, 23, 19, 17, 7, 5, tzinfo=UTC),
+    datetime(1999, 1, 2, 3, 4, 5, 120000, tzinfo=UTC),
+]
+
+
+@pytest.mark.parametrize("when", TIMESTAMPS)
 def test_timestamps_render_as_pydantic_does(when: datetime) -> None:
     """The API stores whole seconds, but whatever a row holds renders as the schemas rendered it (microseconds are
     kept only when there are any); the HTTP tests above cannot show such values, which the contract refuses."""
-    used = SecretSummary("65a1b2c3d4e5f60718293a4b", "65a1b2c3d4e5f60718293a4c", "wxyz", when, when, when)
-    unused = used._replace(last_used_at=None)
-    account = AccountSummary(
-        "65a1b2c3d4e5f60718293a4c", "mdb_sa_id_65a1b2c3d4e5f60718293a4c", "o", "n", "d", True, when, []
+    used = ServiceAccountSecret(
+        id="65a1b2c3d4e5f60718293a4b",
+        service_account_id="65a1b2c3d4e5f60718293a4c",
+        last_four="wxyz",
+        created_at=when,
+        expires_at=when,
+        last_used_at=when,
+    )
+    unused = ServiceAccountSecret(
+        id="65a1b2c3d4e5f60718293a4d",
+        service_account_id="65a1b2c3d4e5f60718293a4c",
+        last_four="wxyz",
+        created_at=when,
+        expires_at=when,
+        last_used_at=None,
+    )
+    account = ServiceAccount(
+        id="65a1b2c3d4e5f60718293a4c",
+        client_id="mdb_sa_id_65a1b2c3d4e5f60718293a4c",
+        org_id="o",
+        name="n",
+        description="d",
+        system_managed=True,
+        created_at=when,
     )
     rendered = org_account_schema(AccountView(account, ["ORG_MEMBER"], [used, unused]))
     reference = reference_account(OrgServiceAccount, account, ["ORG_MEMBER"], [used, unused])
@@ -316,3 +337,29 @@ def test_timestamps_render_as_pydantic_does(when: datetime) -> None:
     assert dumps(rendered) == dumps(reference)
     assert dumps(rendered, pretty=True) == dumps(reference, pretty=True)
     assert secret_schema(unused) == reference["secrets"][1]
+
+
+async def test_list_timestamps_render_as_pydantic_does(db: Database, accounts: dict[str, Any]) -> None:
+    """List pages take their timestamps as text from the database (``iso_utc``, per backend): rows holding the
+    values above, microseconds included, render as the schemas render them. Through the repository, without
+    HTTP, for the reason above."""
+    org_id, plain, rotated = accounts["org_id"], accounts["plain"], accounts["rotated"]
+    values = TIMESTAMPS
+    async with db.unit_of_work() as session:
+        for client_id, when in zip((plain, rotated), values[1:3], strict=True):
+            await session.execute(
+                update(ServiceAccount).where(ServiceAccount.client_id == client_id).values(created_at=when)
+            )
+        secrets = (await session.execute(select(ServiceAccountSecret).order_by(ServiceAccountSecret.id))).scalars()
+        for index, secret in enumerate(list(secrets)):
+            secret.created_at = values[index % len(values)]
+            secret.expires_at = values[(index + 1) % len(values)]
+            secret.last_used_at = values[(index + 2) % len(values)] if index % 2 else None
+    everything = await reference_accounts(db, org_id=org_id, include_system_managed=True)
+    assert {s["createdAt"][19:] for a in everything for s in a["secrets"]} >= {"Z", ".345678Z", ".000005Z"}
+    async with db.unit_of_work(write=False) as session:
+        listed = await ServiceAccountRepository(session).page_in_org(
+            org_id, PageRequest(1, 100), include_system_managed=True
+        )
+    assert listed.total == len(everything)
+    assert dumps(listed_accounts(listed.rows)) == dumps(everything)

@@ -20,7 +20,7 @@ import sys
 import threading
 from collections.abc import Coroutine
 from pathlib import Path
-from typing import Annotated, Any, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn, TypeVar
 
 import typer
 from pydantic import ValidationError
@@ -34,6 +34,10 @@ from atlas_sa.kit.logs import configure_logging
 from atlas_sa.kit.tls import CIPHERS, Serving, TlsError
 from atlas_sa.kit.tls import prepare as prepare_tls
 from atlas_sa.settings import Settings
+
+if TYPE_CHECKING:
+    import uvicorn
+    from starlette.types import ASGIApp
 
 T = TypeVar("T")
 log = logging.getLogger("atlas_sa.serve")
@@ -198,7 +202,6 @@ def serve(
 
     from atlas_sa.app import create_app  # noqa: PLC0415
     from atlas_sa.cli.credentials import start_up  # noqa: PLC0415
-    from atlas_sa.cli.protocol import http_protocol  # noqa: PLC0415
 
     settings = load_key_settings(
         config_file,
@@ -232,10 +235,33 @@ def serve(
     if settings.metrics_port is not None:
         # One server on both sockets; the app answers only /metrics on this one (atlas_sa.kit.observe).
         sockets.append(bind_socket(settings.host, settings.metrics_port))
-    config = uvicorn.Config(
-        create_app(settings, keys=started.keys),
-        # Logging is ours (configure_logging above, atlas_sa.kit.logs), uvicorn's records included; the access
-        # log is written by the app (atlas_sa.kit.observe), with the request id, route and caller.
+    config = uvicorn_config(create_app(settings, keys=started.keys), settings, https)
+    load_frozen(config)
+    database = safe_url(settings.database_url)
+    listening = settings.listen_url(sockets[0].getsockname()[1])
+    say(f"atlas-sa {__version__} serving on {listening} with the database {database}")
+    if settings.metrics_port is not None:
+        say(f"metrics on {settings.listen_url(settings.metrics_port)}/metrics")
+    if not started.has_organization:
+        # What a new user needs next; bootstrap must write to this same database, whatever folder it runs in.
+        say(
+            f"No organization yet: create the first one and its credentials with\n"
+            f"  atlas-sa bootstrap --database-url {shlex.quote(database)}"
+        )
+    uvicorn.Server(config).run(sockets=sockets)
+
+
+def uvicorn_config(app: ASGIApp, settings: Settings, https: Serving | None = None) -> uvicorn.Config:
+    """How ``serve`` runs an ASGI app under uvicorn. The benchmark's ceilings (``bench/bare_serve.py``: bare
+    FastAPI, Starlette and ASGI endpoints) are served through it too, so every ratio compares like with like."""
+    import uvicorn  # noqa: PLC0415 - the server is needed only to serve
+
+    from atlas_sa.cli.protocol import http_protocol  # noqa: PLC0415
+
+    return uvicorn.Config(
+        app,
+        # Logging is ours (configure_logging, atlas_sa.kit.logs), uvicorn's records included; the access log is
+        # written by the app (atlas_sa.kit.observe), with the request id, route and caller.
         log_config=None,
         log_level=settings.log_level,
         access_log=False,
@@ -251,25 +277,16 @@ def serve(
         ssl_keyfile=https.key if https else None,
         ssl_ciphers=CIPHERS,
     )
+
+
+def load_frozen(config: uvicorn.Config) -> None:
+    """Load the app, then freeze the heap. Everything made so far (modules, routes, models: several hundred
+    thousand objects) lives as long as the process. Frozen, it is left out of the collector's full passes, which
+    otherwise walked all of it every few thousand requests: those pauses were the token endpoint's p99 (120 ms
+    against a p50 of 31 ms at 64 connections; 56 ms frozen, docs/performance.md)."""
     config.load()
-    # Everything made so far (modules, routes, models: several hundred thousand objects) lives as long as the
-    # process. Frozen, it is left out of the collector's full passes, which otherwise walked all of it every few
-    # thousand requests: those pauses were the token endpoint's p99 (120 ms against a p50 of 31 ms at 64
-    # connections; 56 ms frozen, docs/performance.md).
     gc.collect()
     gc.freeze()
-    database = safe_url(settings.database_url)
-    listening = settings.listen_url(sockets[0].getsockname()[1])
-    say(f"atlas-sa {__version__} serving on {listening} with the database {database}")
-    if settings.metrics_port is not None:
-        say(f"metrics on {settings.listen_url(settings.metrics_port)}/metrics")
-    if not started.has_organization:
-        # What a new user needs next; bootstrap must write to this same database, whatever folder it runs in.
-        say(
-            f"No organization yet: create the first one and its credentials with\n"
-            f"  atlas-sa bootstrap --database-url {shlex.quote(database)}"
-        )
-    uvicorn.Server(config).run(sockets=sockets)
 
 
 def https_files(settings: Settings) -> Serving | None:

@@ -1,7 +1,7 @@
 """All tables; importing this module registers them on :data:`Base.metadata` (Alembic needs that)."""
 
 from atlas_sa.models.auth import AccessToken, ApiKey, MasterKeyCheck, SigningKey
-from atlas_sa.models.base import Base, UTCDateTime
+from atlas_sa.models.base import Base, UTCDateTime, iso_utc
 from atlas_sa.models.events import Event, SecretExpiryNotice
 from atlas_sa.models.orgs import DEFAULT_MAX_SECRET_VALIDITY_HOURS, Organization, Project
 from atlas_sa.models.ratelimit import RateLimitBucket
@@ -29,4 +29,5 @@ __all__ = [
     "ServiceAccountSecret",
     "SigningKey",
     "UTCDateTime",
+    "iso_utc",
 ]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TypeVar
 
 from atlas_sa.audit.catalogue import EventType
 from atlas_sa.audit.recording import EventRecorder
@@ -23,6 +24,17 @@ def check_org_id(org_id: str) -> str:
     return org_id
 
 
+_T = TypeVar("_T")
+
+
+def require_found(org_id: str, found: _T | None) -> _T:
+    """What was found of the organization ``org_id`` (the row, or what a joined read took of it), or 404
+    ``ORG_NOT_FOUND`` when nothing was."""
+    if found is None:
+        raise OrgNotFound(org_id)
+    return found
+
+
 class OrgService:
     def __init__(self, orgs: OrgRepository, clock: Clock, events: EventRecorder) -> None:
         self.orgs = orgs
@@ -31,10 +43,7 @@ class OrgService:
 
     async def require(self, org_id: str, *, for_update: bool = False) -> Organization:
         """The organization, or 404 (``INVALID_ORG_ID`` when malformed, ``ORG_NOT_FOUND`` when unknown)."""
-        org = await self.orgs.get(check_org_id(org_id), for_update=for_update)
-        if org is None:
-            raise OrgNotFound(org_id)
-        return org
+        return require_found(org_id, await self.orgs.get(check_org_id(org_id), for_update=for_update))
 
     async def create(self, caller: Principal, name: str, *, org_id: str | None = None) -> Organization:
         """createOrganization. Only the local system (the CLI) or a credential holding ``ORG_OWNER`` in its own

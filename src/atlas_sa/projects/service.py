@@ -4,6 +4,7 @@ deleteProject."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TypeVar
 
 from atlas_sa.audit.catalogue import EventType
 from atlas_sa.audit.recording import EventRecorder
@@ -24,6 +25,17 @@ def check_group_id(group_id: str) -> str:
     return group_id
 
 
+_T = TypeVar("_T")
+
+
+def require_found_project(group_id: str, found: _T | None) -> _T:
+    """What was found of the project ``group_id`` (the row, or what a joined read took of it), or 404
+    ``GROUP_NOT_FOUND`` when nothing was."""
+    if found is None:
+        raise GroupNotFound(group_id)
+    return found
+
+
 class ProjectService:
     def __init__(self, projects: ProjectRepository, orgs: OrgService, clock: Clock, events: EventRecorder) -> None:
         self.projects = projects
@@ -33,10 +45,7 @@ class ProjectService:
 
     async def require(self, group_id: str, *, for_update: bool = False) -> Project:
         """The project, or 404 (``INVALID_GROUP_ID`` when malformed, ``GROUP_NOT_FOUND`` when unknown)."""
-        project = await self.projects.get(check_group_id(group_id), for_update=for_update)
-        if project is None:
-            raise GroupNotFound(group_id)
-        return project
+        return require_found_project(group_id, await self.projects.get(check_group_id(group_id), for_update=for_update))
 
     async def create(self, caller: Principal, name: str, org_id: str, *, group_id: str | None = None) -> Project:
         """createProject (Organization Project Creator). Names are unique within an organization: 409. ``group_id``:

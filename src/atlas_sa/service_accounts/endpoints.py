@@ -7,9 +7,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Annotated
 
+import orjson
 from fastapi import Depends, Query
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.convertors import Convertor, register_url_convertor
@@ -28,7 +30,7 @@ from atlas_sa.orgs.service import OrgService
 from atlas_sa.projects.repository import ProjectRepository
 from atlas_sa.projects.service import ProjectService
 from atlas_sa.service_accounts.fastpath import remember
-from atlas_sa.service_accounts.repository import SecretSummary, ServiceAccountRepository
+from atlas_sa.service_accounts.repository import ListedRow, ServiceAccountRepository
 from atlas_sa.service_accounts.schemas import (
     GroupServiceAccount,
     GroupServiceAccountRequest,
@@ -108,7 +110,7 @@ def _timestamp(when: datetime) -> str:
     return text[:-6] + "Z" if text.endswith("+00:00") else text
 
 
-def secret_schema(secret: SecretRow | SecretSummary) -> dict[str, object]:
+def secret_schema(secret: SecretRow) -> dict[str, object]:
     """A stored secret as :class:`ServiceAccountSecret` renders it: masked, never its value.
 
     This and the account renderers below build the response dicts themselves: validating and dumping a pydantic
@@ -120,7 +122,7 @@ def secret_schema(secret: SecretRow | SecretSummary) -> dict[str, object]:
         "createdAt": _timestamp(secret.created_at),
         "expiresAt": _timestamp(secret.expires_at),
         "id": secret.id,
-        "maskedSecretValue": masked(secret),
+        "maskedSecretValue": masked(secret.last_four),
     }
     if secret.last_used_at is not None:
         fields["lastUsedAt"] = _timestamp(secret.last_used_at)
@@ -170,6 +172,41 @@ def group_account_schema(view: AccountView) -> dict[str, object]:
     return _account_fields(view)
 
 
+def listed_accounts(rows: Sequence[ListedRow]) -> list[dict[str, object]]:
+    """A list page's accounts, as :func:`org_account_schema` and :func:`group_account_schema` render them (the
+    rows are in account then secret id order, an account's secrets on consecutive rows). Straight from the
+    statement's columns: its timestamps are already the API's text and its roles JSON text."""
+    accounts: list[dict[str, object]] = []
+    secrets: list[dict[str, object]] = []
+    last = None
+    for row in rows:
+        client_id, created_at, description, name, roles, system_managed, secret_id = row[:7]
+        if client_id != last:
+            last, secrets = client_id, []
+            accounts.append(
+                {
+                    "clientId": client_id,
+                    "createdAt": created_at,
+                    "description": description,
+                    "name": name,
+                    "roles": orjson.loads(roles),
+                    "secrets": secrets,
+                    "systemManaged": system_managed,
+                }
+            )
+        if secret_id is not None:
+            fields: dict[str, object] = {
+                "createdAt": row[7],
+                "expiresAt": row[8],
+                "id": secret_id,
+                "maskedSecretValue": masked(row[10]),
+            }
+            if row[9] is not None:
+                fields["lastUsedAt"] = row[9]
+            secrets.append(fields)
+    return accounts
+
+
 def new_account(body: OrgServiceAccountRequest | GroupServiceAccountRequest) -> NewAccount:
     return NewAccount(
         name=body.name,
@@ -203,8 +240,8 @@ async def list_org_service_accounts(
     orgId: str,  # noqa: N803
     include_system_managed: IncludeSystemManaged = False,
 ) -> Response:
-    views, total = await accounts.list_for_org(caller, orgId, page, include_system_managed=include_system_managed)
-    return ok(paginated(request, page, [org_account_schema(v) for v in views], total))
+    listed = await accounts.list_for_org(caller, orgId, page, include_system_managed=include_system_managed)
+    return ok(paginated(request, page, listed_accounts(listed.rows), listed.total))
 
 
 @router.post(ORG_ACCOUNTS, operation_id="createOrgServiceAccount", status_code=201, response_model=OrgServiceAccount)
@@ -308,8 +345,8 @@ async def list_group_service_accounts(
     groupId: str,  # noqa: N803
     include_system_managed: IncludeSystemManaged = False,
 ) -> Response:
-    views, total = await accounts.list_for_project(caller, groupId, page, include_system_managed=include_system_managed)
-    return ok(paginated(request, page, [group_account_schema(v) for v in views], total))
+    listed = await accounts.list_for_project(caller, groupId, page, include_system_managed=include_system_managed)
+    return ok(paginated(request, page, listed_accounts(listed.rows), listed.total))
 
 
 @router.post(

@@ -1,8 +1,9 @@
 """All SQL about service accounts, their project assignments and their secrets.
 
-List pages read plain rows of the columns they show (:class:`AccountSummary`, :class:`SecretSummary`), not ORM
-entities: building, identity-mapping and discarding a hundred accounts and their secrets was the largest share of a
-page's CPU (a third of it; cProfile through bench/list_cpu.py). Single-account operations still load entities.
+A list page is one statement (:func:`_listing`) that returns plain columns, ready to render: no ORM entities (building,
+identity-mapping and discarding a hundred accounts and their secrets was a third of a page's CPU), no datetime
+objects, no second round trip for the scope, the count or the secrets (docs/performance.md, "Lists").
+Single-account operations load entities.
 """
 
 from __future__ import annotations
@@ -10,78 +11,124 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Collection, Sequence
 from datetime import datetime
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
-from sqlalchemy import Select, bindparam, delete, func, select, update
+from sqlalchemy import ScalarSelect, Select, Text, bindparam, cast, delete, func, select, true, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import InstrumentedAttribute
 
 from atlas_sa.changes import account_key, client_key, naming
 from atlas_sa.kit.pagination import PageRequest
-from atlas_sa.models import AccessListEntry, ProjectAssignment, ServiceAccount, ServiceAccountSecret
+from atlas_sa.models import (
+    AccessListEntry,
+    Organization,
+    Project,
+    ProjectAssignment,
+    ServiceAccount,
+    ServiceAccountSecret,
+    iso_utc,
+)
+
+# One row of a list page: an account and one of its secrets (NULLs for an account without any), then the scope's
+# organization and the list's total, which every row carries. Timestamps come as the API writes them (iso_utc).
+ListedRow = tuple[
+    str | None,  # client id; NULL in the one row of an empty page
+    str,  # created at
+    str,  # description
+    str,  # name
+    str,  # roles in the listing path (organization or project), as JSON text
+    bool,  # system managed
+    str | None,  # secret id; the secret's other columns are NULL with it
+    str,  # secret created at
+    str,  # secret expires at
+    str | None,  # secret last used at
+    str,  # secret's last four characters
+    str | None,  # the organization of the path's organization or project; NULL when it does not exist
+    int,  # how many accounts the list holds
+]
 
 
-class AccountSummary(NamedTuple):
-    """An account as a list page shows it, with the roles of the listing path (organization or project)."""
-
-    id: str
-    client_id: str
-    org_id: str
-    name: str
-    description: str
-    system_managed: bool
-    created_at: datetime
-    roles: list[str]
+_AnySelect = Select[*tuple[Any, ...]]
 
 
-class SecretSummary(NamedTuple):
-    id: str
-    service_account_id: str
-    last_four: str
-    created_at: datetime
-    expires_at: datetime
-    last_used_at: datetime | None
+class ListedPage(NamedTuple):
+    """A list page as one statement read it: the path's organization (``None``: no such organization or
+    project), the list's total, and the page's rows in account then secret id order (:data:`ListedRow`)."""
+
+    org_id: str | None
+    total: int
+    rows: Sequence[ListedRow]
 
 
-_SUMMARY_COLUMNS = (
+def _listing(scope_org: ScalarSelect[str], accounts: _AnySelect) -> _AnySelect:
+    """The one statement of a list page (organization or project path): ``accounts`` are the list's accounts
+    with a ``roles`` column; ``scope_org`` the organization of the path, to tell an absent one from an empty list.
+
+    A one-row head (the scope's organization and the list's total, each an uncorrelated subquery evaluated once)
+    left-joined to the page, left-joined to its secrets: one round trip per page, from one snapshot, whatever the
+    page holds (one row when it is empty or past the end). The page is a LIMIT/OFFSET subquery in id order, read
+    through the (organization, id) or (project, account) index; each account's secrets by their account index
+    (EXPLAIN on 100,000 accounts: docs/performance.md). The statement is the same for every page (its values are
+    parameters), so SQLAlchemy's compiled cache and psycopg's prepared statements apply. Rows are plain columns:
+    timestamps formatted by the database (``iso_utc``), roles left as JSON text, no ORM entities.
+    """
+    total = select(func.count()).select_from(accounts.subquery()).scalar_subquery()
+    head = select(scope_org.label("org_id"), total.label("total")).subquery("head")
+    page = accounts.order_by(ServiceAccount.id).limit(bindparam("limit")).offset(bindparam("offset")).subquery("page")
+    secret = ServiceAccountSecret
+    return (
+        select(
+            page.c.client_id,
+            iso_utc(page.c.created_at),
+            page.c.description,
+            page.c.name,
+            page.c.roles,
+            page.c.system_managed,
+            secret.id,
+            iso_utc(secret.created_at),
+            iso_utc(secret.expires_at),
+            iso_utc(secret.last_used_at),
+            secret.last_four,
+            head.c.org_id,
+            head.c.total,
+        )
+        .select_from(head)
+        .outerjoin(page, true())
+        .outerjoin(secret, secret.service_account_id == page.c.id)
+        .order_by(page.c.id, secret.id)
+    )
+
+
+_ACCOUNT_COLUMNS = (
     ServiceAccount.id,
     ServiceAccount.client_id,
-    ServiceAccount.org_id,
     ServiceAccount.name,
     ServiceAccount.description,
     ServiceAccount.system_managed,
     ServiceAccount.created_at,
 )
-# The select of a list page: the summary's columns, the roles last.
-_SummarySelect = Select[str, str, str, str, str, bool, datetime, list[str]]
-_SECRET_SUMMARY_COLUMNS = (
-    ServiceAccountSecret.id,
-    ServiceAccountSecret.service_account_id,
-    ServiceAccountSecret.last_four,
-    ServiceAccountSecret.created_at,
-    ServiceAccountSecret.expires_at,
-    ServiceAccountSecret.last_used_at,
+
+
+def _listings(scope_org: ScalarSelect[str], accounts: _AnySelect) -> dict[bool, _AnySelect]:
+    """The statement without and with system-managed accounts (``includeSystemManaged``)."""
+    return {
+        False: _listing(scope_org, accounts.where(ServiceAccount.system_managed.is_(False))),
+        True: _listing(scope_org, accounts),
+    }
+
+
+_ORG_LISTINGS = _listings(
+    select(Organization.id).where(Organization.id == bindparam("scope_id")).scalar_subquery(),
+    select(*_ACCOUNT_COLUMNS, cast(ServiceAccount.org_roles, Text).label("roles")).where(
+        ServiceAccount.org_id == bindparam("scope_id")
+    ),
 )
-_SecretSummarySelect = Select[str, str, str, datetime, datetime, datetime | None]
-
-
-def _page_secrets(account_id: InstrumentedAttribute[str], scope_id: InstrumentedAttribute[str]) -> _SecretSummarySelect:
-    """The secrets of the accounts in a page's id range (``account_id``) within its organization or project
-    (``scope_id``): a page's secrets are selected by scope and range, not by the page's ids, so the SQL is the same
-    for every page and SQLAlchemy's compiled cache and psycopg's prepared statements apply (an IN of 100 ids was
-    rendered and converted anew on each page, ~0.6 ms on PostgreSQL). The range can hold accounts the page left out.
-    """
-    return (
-        select(*_SECRET_SUMMARY_COLUMNS)
-        .join(account_id.class_, account_id == ServiceAccountSecret.service_account_id)
-        .where(scope_id == bindparam("scope_id"), account_id.between(bindparam("first_id"), bindparam("last_id")))
-        .order_by(ServiceAccountSecret.id)
-    )
-
-
-_ORG_PAGE_SECRETS = _page_secrets(ServiceAccount.id, ServiceAccount.org_id)
-_PROJECT_PAGE_SECRETS = _page_secrets(ProjectAssignment.service_account_id, ProjectAssignment.project_id)
+_PROJECT_LISTINGS = _listings(
+    select(Project.org_id).where(Project.id == bindparam("scope_id")).scalar_subquery(),
+    select(*_ACCOUNT_COLUMNS, cast(ProjectAssignment.roles, Text).label("roles"))
+    .join(ProjectAssignment, ProjectAssignment.service_account_id == ServiceAccount.id)
+    .where(ProjectAssignment.project_id == bindparam("scope_id")),
+)
 
 
 class ProjectGone(Exception):
@@ -110,45 +157,22 @@ class ServiceAccountRepository:
         statement = select(func.count()).select_from(ServiceAccount).where(ServiceAccount.org_id == org_id)
         return (await self.session.execute(statement)).scalar_one()
 
-    async def _page(self, statement: _SummarySelect, page: PageRequest) -> tuple[list[AccountSummary], int]:
-        """A page of ``statement``'s accounts in id order, and how many it selects in all.
+    async def page_in_org(self, org_id: str, page: PageRequest, *, include_system_managed: bool) -> ListedPage:
+        """A page of the organization's accounts, each with its organization roles."""
+        return await self._listed(_ORG_LISTINGS[include_system_managed], org_id, page)
 
-        The total rides on every row of the page as an uncorrelated subquery, which both databases evaluate once:
-        one round trip instead of a count and a page, both from one snapshot, and cheaper on SQLite than a window
-        count (which carries every matching row through the sort). Only a page past the end has no row to carry it.
-        """
-        total_column = select(func.count()).select_from(statement.subquery()).scalar_subquery()
-        ordered = statement.add_columns(total_column).order_by(ServiceAccount.id).offset(page.offset).limit(page.limit)
-        rows = (await self.session.execute(ordered)).all()
-        if rows:
-            total: int = rows[0][-1]
-        elif page.offset == 0:
-            total = 0
-        else:
-            total = (await self.session.execute(select(total_column))).scalar_one()
-        return [AccountSummary(*row[:-1]) for row in rows], total
+    async def page_in_project(self, project_id: str, page: PageRequest, *, include_system_managed: bool) -> ListedPage:
+        """A page of the accounts assigned to the project, each with its roles there."""
+        return await self._listed(_PROJECT_LISTINGS[include_system_managed], project_id, page)
 
-    async def page_in_org(
-        self, org_id: str, page: PageRequest, *, include_system_managed: bool
-    ) -> tuple[list[AccountSummary], int]:
-        """The organization's accounts, each with its organization roles."""
-        statement = select(*_SUMMARY_COLUMNS, ServiceAccount.org_roles).where(ServiceAccount.org_id == org_id)
-        if not include_system_managed:
-            statement = statement.where(ServiceAccount.system_managed.is_(False))
-        return await self._page(statement, page)
-
-    async def page_in_project(
-        self, project_id: str, page: PageRequest, *, include_system_managed: bool
-    ) -> tuple[list[AccountSummary], int]:
-        """The accounts assigned to the project, each with its roles there."""
-        statement = (
-            select(*_SUMMARY_COLUMNS, ProjectAssignment.roles)
-            .join(ProjectAssignment, ProjectAssignment.service_account_id == ServiceAccount.id)
-            .where(ProjectAssignment.project_id == project_id)
-        )
-        if not include_system_managed:
-            statement = statement.where(ServiceAccount.system_managed.is_(False))
-        return await self._page(statement, page)
+    async def _listed(self, statement: _AnySelect, scope_id: str, page: PageRequest) -> ListedPage:
+        parameters = {"scope_id": scope_id, "limit": page.limit, "offset": page.offset}
+        # On the session's connection, not through the session: the statement selects plain columns, and the ORM's
+        # execution and loading layers around it cost a page more than the statement (py-spy, 64 connections).
+        connection = await self.session.connection()
+        rows: Sequence[Any] = (await connection.execute(statement, parameters)).all()
+        head = rows[0]
+        return ListedPage(head[-2], head[-1], rows if head[0] is not None else ())
 
     async def delete(self, account: ServiceAccount) -> None:
         # Explicit, child tables first, so nothing depends on the database enforcing its cascades; the access tokens
@@ -221,30 +245,6 @@ class ServiceAccountRepository:
         )
         for secret in (await self.session.execute(statement)).scalars():
             found[secret.service_account_id].append(secret)
-        return found
-
-    async def page_secrets_in_org(self, org_id: str, account_ids: Sequence[str]) -> dict[str, list[SecretSummary]]:
-        """The secrets of a page of the organization's accounts (their ids in the page's order), by account."""
-        return await self._page_secrets(_ORG_PAGE_SECRETS, org_id, account_ids)
-
-    async def page_secrets_in_project(
-        self, project_id: str, account_ids: Sequence[str]
-    ) -> dict[str, list[SecretSummary]]:
-        """The secrets of a page of the project's accounts (their ids in the page's order), by account."""
-        return await self._page_secrets(_PROJECT_PAGE_SECRETS, project_id, account_ids)
-
-    async def _page_secrets(
-        self, statement: _SecretSummarySelect, scope_id: str, account_ids: Sequence[str]
-    ) -> dict[str, list[SecretSummary]]:
-        found: dict[str, list[SecretSummary]] = defaultdict(list)
-        if not account_ids:
-            return found
-        on_page = set(account_ids)
-        parameters = {"scope_id": scope_id, "first_id": account_ids[0], "last_id": account_ids[-1]}
-        for row in (await self.session.execute(statement, parameters)).all():
-            secret = SecretSummary(*row)
-            if secret.service_account_id in on_page:
-                found[secret.service_account_id].append(secret)
         return found
 
     async def count_secrets(self, account_id: str) -> int:

@@ -22,7 +22,7 @@ Operations on the project path record the project's id with their events.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from secrets import token_urlsafe
@@ -46,14 +46,9 @@ from atlas_sa.kit.clock import Clock, isoformat
 from atlas_sa.kit.ids import is_client_id, is_object_id, new_client_id, new_object_id
 from atlas_sa.kit.pagination import PageRequest
 from atlas_sa.models import Organization, Project, ProjectAssignment, ServiceAccount, ServiceAccountSecret
-from atlas_sa.orgs.service import OrgService
-from atlas_sa.projects.service import ProjectService
-from atlas_sa.service_accounts.repository import (
-    AccountSummary,
-    ProjectGone,
-    SecretSummary,
-    ServiceAccountRepository,
-)
+from atlas_sa.orgs.service import OrgService, check_org_id, require_found
+from atlas_sa.projects.service import ProjectService, check_group_id, require_found_project
+from atlas_sa.service_accounts.repository import ListedPage, ProjectGone, ServiceAccountRepository
 
 MAX_SERVICE_ACCOUNTS_PER_ORG = 200
 MAX_SECRETS_PER_SERVICE_ACCOUNT = 2
@@ -92,15 +87,12 @@ class AccountChanges:
 
 @dataclass(frozen=True, slots=True)
 class AccountView:
-    """An account as one path sees it: its organization roles, or its roles in the path's project.
+    """An account as one path sees it: its organization roles, or its roles in the path's project. (List pages
+    are rows of one statement, :class:`~atlas_sa.service_accounts.repository.ListedPage`.)"""
 
-    List pages hold plain rows (:class:`AccountSummary`, :class:`SecretSummary`), single-account operations the
-    entities they loaded or changed; both show the same fields.
-    """
-
-    account: ServiceAccount | AccountSummary
+    account: ServiceAccount
     roles: list[str]
-    secrets: Sequence[ServiceAccountSecret | SecretSummary]
+    secrets: Sequence[ServiceAccountSecret]
     # The new secret's value, in the one response that creates it.
     issued: IssuedSecret | None = None
 
@@ -111,8 +103,8 @@ class IssuedSecret:
     value: str
 
 
-def masked(secret: ServiceAccountSecret | SecretSummary) -> str:
-    return MASK_PREFIX + secret.last_four
+def masked(last_four: str) -> str:
+    return MASK_PREFIX + last_four
 
 
 def _unique(roles: Sequence[str]) -> list[str]:
@@ -181,10 +173,6 @@ class ServiceAccountService:
         return account, assignment
 
     # --- views -------------------------------------------------------------------------------------------------
-
-    @staticmethod
-    def _listed(accounts: Sequence[AccountSummary], secrets: Mapping[str, list[SecretSummary]]) -> list[AccountView]:
-        return [AccountView(a, a.roles, secrets.get(a.id, [])) for a in accounts]
 
     async def _view(self, account: ServiceAccount, roles: list[str], issued: IssuedSecret | None = None) -> AccountView:
         secrets = (await self.accounts.secrets_of([account.id])).get(account.id, [])
@@ -357,12 +345,16 @@ class ServiceAccountService:
 
     async def list_for_org(
         self, caller: Principal, org_id: str, page: PageRequest, *, include_system_managed: bool
-    ) -> tuple[list[AccountView], int]:
-        """listOrgServiceAccounts (Organization Read Only): every account of the org, project-created ones too."""
-        org = await self.org_scope(caller, org_id, Requirement.ORG_READ_ONLY)
-        rows, total = await self.accounts.page_in_org(org.id, page, include_system_managed=include_system_managed)
-        secrets = await self.accounts.page_secrets_in_org(org.id, [row.id for row in rows])
-        return self._listed(rows, secrets), total
+    ) -> ListedPage:
+        """listOrgServiceAccounts (Organization Read Only): every account of the org, project-created ones too.
+
+        One statement reads the organization with the page (docs/performance.md, "Lists"); its answer is then
+        checked as :meth:`org_scope` checks: 404 for an unknown organization before 401 for a missing role."""
+        listed = await self.accounts.page_in_org(
+            check_org_id(org_id), page, include_system_managed=include_system_managed
+        )
+        authorize(caller, Requirement.ORG_READ_ONLY, require_found(org_id, listed.org_id))
+        return listed
 
     async def create_for_org(self, caller: Principal, org_id: str, request: NewAccount) -> AccountView:
         """createOrgServiceAccount (Organization Owner). At most 200 accounts per organization, counted under the
@@ -460,14 +452,15 @@ class ServiceAccountService:
 
     async def list_for_project(
         self, caller: Principal, group_id: str, page: PageRequest, *, include_system_managed: bool
-    ) -> tuple[list[AccountView], int]:
-        """listGroupServiceAccounts (Project Read Only): the accounts with roles in the project."""
-        project = await self.project_scope(caller, group_id, Requirement.PROJECT_READ_ONLY)
-        rows, total = await self.accounts.page_in_project(
-            project.id, page, include_system_managed=include_system_managed
+    ) -> ListedPage:
+        """listGroupServiceAccounts (Project Read Only): the accounts with roles in the project; read and checked
+        as :meth:`list_for_org` (:meth:`project_scope`'s checks)."""
+        listed = await self.accounts.page_in_project(
+            check_group_id(group_id), page, include_system_managed=include_system_managed
         )
-        secrets = await self.accounts.page_secrets_in_project(project.id, [row.id for row in rows])
-        return self._listed(rows, secrets), total
+        org_id = require_found_project(group_id, listed.org_id)
+        authorize(caller, Requirement.PROJECT_READ_ONLY, org_id, group_id)
+        return listed
 
     async def create_for_project(self, caller: Principal, group_id: str, request: NewAccount) -> AccountView:
         """createGroupServiceAccount (Project Owner): the account joins the organization as ``ORG_MEMBER`` and the
