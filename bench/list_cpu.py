@@ -5,8 +5,10 @@ times ``GET …/serviceAccounts?itemsPerPage=100`` on the org path and on the pr
 (CPU of this process: the client's share included, the same before and after a change). Prints the median CPU ms per
 request of several rounds; ``--profile org|project`` prints cProfile's top functions for that list instead.
 
-    .venv/bin/python bench/list_cpu.py [--count 400] [--rounds 7] [--requests 200] [--database-url URL]
-                                       [--profile org|project]
+    .venv/bin/python bench/list_cpu.py [--count 400] [--rounds 7] [--requests 200] [--backend sqlite|postgresql]
+                                       [--database-url URL] [--profile org|project]
+
+``--backend postgresql`` makes a database on the test server (``tests/support/databases.py``) and drops it after.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from tests.support.client import basic
+from tests.support.databases import create_postgres_database, drop_postgres_database
 
 from atlas_sa.app import create_app
 from atlas_sa.migrations import upgrade
@@ -84,12 +87,20 @@ def main() -> None:
     parser.add_argument("--count", type=int, default=400)
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--requests", type=int, default=200)
-    parser.add_argument("--database-url", help="an empty database; a temporary SQLite file by default")
+    parser.add_argument("--backend", choices=["sqlite", "postgresql"], default="sqlite")
+    parser.add_argument("--database-url", help="an empty database instead of a new one of --backend")
     parser.add_argument("--profile", choices=["org", "project"], help="profile this list instead of timing both")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as folder:
-        url = args.database_url or f"sqlite:///{folder}/bench.db"
-        asyncio.run(measure(url, args.count, args.rounds, args.requests, args.profile))
+        if args.database_url or args.backend == "sqlite":
+            url = args.database_url or f"sqlite:///{folder}/bench.db"
+            asyncio.run(measure(url, args.count, args.rounds, args.requests, args.profile))
+            return
+        url = create_postgres_database()
+        try:
+            asyncio.run(measure(url, args.count, args.rounds, args.requests, args.profile))
+        finally:
+            drop_postgres_database(url)
 
 
 if __name__ == "__main__":

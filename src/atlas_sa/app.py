@@ -40,6 +40,7 @@ from atlas_sa.private import endpoints as private
 from atlas_sa.projects import endpoints as projects
 from atlas_sa.root import endpoints as root
 from atlas_sa.service_accounts import endpoints as service_accounts
+from atlas_sa.service_accounts.fastlist import list_route
 from atlas_sa.service_accounts.fastpath import read_route
 from atlas_sa.service_accounts.repository import ServiceAccountRepository
 from atlas_sa.service_accounts.views import ViewCache
@@ -142,7 +143,13 @@ def create_app(
             views,
             authenticator,
         )
-        app.add_middleware(FastPathMiddleware, routes=[read], tracing=settings.opentelemetry)
+        listing = list_route(
+            (service_accounts.SA_VERSION,),
+            _template(service_accounts.router, "listOrgServiceAccounts"),
+            authenticator,
+            db,
+        )
+        app.add_middleware(FastPathMiddleware, routes=[read, listing], tracing=settings.opentelemetry)
     app.add_middleware(
         BodyLimitMiddleware, max_body_bytes=settings.max_body_bytes, body_timeout=settings.request_timeout
     )

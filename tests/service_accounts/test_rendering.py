@@ -68,7 +68,7 @@ def reference_account(
                             "expiresAt": s.expires_at,
                             "id": s.id,
                             "lastUsedAt": s.last_used_at,
-                            "maskedSecretValue": masked(s.last_four),
+                            "maskedSecretValue": masked(s),
                         }
                     )
                     for s in secrets

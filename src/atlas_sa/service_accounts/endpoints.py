@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 import orjson
 from fastapi import Depends, Query
@@ -53,6 +53,7 @@ from atlas_sa.service_accounts.service import (
     NewAccount,
     ServiceAccountService,
     masked,
+    masked_four,
 )
 
 SA_VERSION = "2024-08-05"
@@ -122,7 +123,7 @@ def secret_schema(secret: SecretRow) -> dict[str, object]:
         "createdAt": _timestamp(secret.created_at),
         "expiresAt": _timestamp(secret.expires_at),
         "id": secret.id,
-        "maskedSecretValue": masked(secret.last_four),
+        "maskedSecretValue": masked(secret),
     }
     if secret.last_used_at is not None:
         fields["lastUsedAt"] = _timestamp(secret.last_used_at)
@@ -172,11 +173,11 @@ def group_account_schema(view: AccountView) -> dict[str, object]:
     return _account_fields(view)
 
 
-def listed_accounts(rows: Sequence[ListedRow]) -> list[dict[str, object]]:
+def listed_accounts(rows: Sequence[ListedRow]) -> list[dict[str, Any]]:
     """A list page's accounts, as :func:`org_account_schema` and :func:`group_account_schema` render them (the
     rows are in account then secret id order, an account's secrets on consecutive rows). Straight from the
     statement's columns: its timestamps are already the API's text and its roles JSON text."""
-    accounts: list[dict[str, object]] = []
+    accounts: list[dict[str, Any]] = []
     secrets: list[dict[str, object]] = []
     last = None
     for row in rows:
@@ -191,7 +192,7 @@ def listed_accounts(rows: Sequence[ListedRow]) -> list[dict[str, object]]:
                     "name": name,
                     "roles": orjson.loads(roles),
                     "secrets": secrets,
-                    "systemManaged": system_managed,
+                    "systemManaged": bool(system_managed),
                 }
             )
         if secret_id is not None:
@@ -199,7 +200,7 @@ def listed_accounts(rows: Sequence[ListedRow]) -> list[dict[str, object]]:
                 "createdAt": row[7],
                 "expiresAt": row[8],
                 "id": secret_id,
-                "maskedSecretValue": masked(row[10]),
+                "maskedSecretValue": masked_four(row[10]),
             }
             if row[9] is not None:
                 fields["lastUsedAt"] = row[9]

@@ -18,6 +18,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from atlas_sa.changes import account_key, client_key, naming
+from atlas_sa.kit.db import fetch_rows
 from atlas_sa.kit.pagination import PageRequest
 from atlas_sa.models import (
     AccessListEntry,
@@ -37,7 +38,7 @@ ListedRow = tuple[
     str,  # description
     str,  # name
     str,  # roles in the listing path (organization or project), as JSON text
-    bool,  # system managed
+    bool | int,  # system managed (SQLite's 0 or 1)
     str | None,  # secret id; the secret's other columns are NULL with it
     str,  # secret created at
     str,  # secret expires at
@@ -167,10 +168,7 @@ class ServiceAccountRepository:
 
     async def _listed(self, statement: _AnySelect, scope_id: str, page: PageRequest) -> ListedPage:
         parameters = {"scope_id": scope_id, "limit": page.limit, "offset": page.offset}
-        # On the session's connection, not through the session: the statement selects plain columns, and the ORM's
-        # execution and loading layers around it cost a page more than the statement (py-spy, 64 connections).
-        connection = await self.session.connection()
-        rows: Sequence[Any] = (await connection.execute(statement, parameters)).all()
+        rows: Sequence[Any] = await fetch_rows(self.session, statement, parameters)
         head = rows[0]
         return ListedPage(head[-2], head[-1], rows if head[0] is not None else ())
 

@@ -59,6 +59,8 @@ SECRET_PREFIX = "mdb_sa_sk_"  # noqa: S105 - the public prefix of every secret, 
 MASK_PREFIX = "mdb_sa_sk_..."
 PROJECT_MEMBER_ORG_ROLES = ["ORG_MEMBER"]
 _HOURS_FIELD = "secretExpiresAfterHours"
+# listOrgServiceAccounts' requirement, which its fast path (atlas_sa.service_accounts.fastlist) checks too.
+LIST_ORG_REQUIREMENT = Requirement.ORG_READ_ONLY
 
 
 class SecretHasher(Protocol):
@@ -103,8 +105,18 @@ class IssuedSecret:
     value: str
 
 
-def masked(last_four: str) -> str:
+class _Secret(Protocol):
+    @property
+    def last_four(self) -> str: ...
+
+
+def masked_four(last_four: str) -> str:
+    """What a secret shows of itself: the public prefix and its last four characters."""
     return MASK_PREFIX + last_four
+
+
+def masked(secret: _Secret) -> str:
+    return masked_four(secret.last_four)
 
 
 def _unique(roles: Sequence[str]) -> list[str]:
@@ -353,7 +365,7 @@ class ServiceAccountService:
         listed = await self.accounts.page_in_org(
             check_org_id(org_id), page, include_system_managed=include_system_managed
         )
-        authorize(caller, Requirement.ORG_READ_ONLY, require_found(org_id, listed.org_id))
+        authorize(caller, LIST_ORG_REQUIREMENT, require_found(org_id, listed.org_id))
         return listed
 
     async def create_for_org(self, caller: Principal, org_id: str, request: NewAccount) -> AccountView:

@@ -27,7 +27,14 @@ from atlas_sa.cli.operate.shared import (
     whole_hours,
 )
 from atlas_sa.identity.principal import SYSTEM
-from atlas_sa.service_accounts.endpoints import account_changes, group_account_schema, new_account, org_account_schema
+from atlas_sa.kit.pagination import PageRequest
+from atlas_sa.service_accounts.endpoints import (
+    account_changes,
+    group_account_schema,
+    listed_accounts,
+    new_account,
+    org_account_schema,
+)
 from atlas_sa.service_accounts.schemas import (
     GroupServiceAccountRequest,
     GroupServiceAccountRoleAssignment,
@@ -96,26 +103,27 @@ def list_accounts(
     """An organization's accounts, or those with roles in a project (with their roles there)."""
     one_scope(org_id, group_id, required=True)
 
-    async def work(op: Operation) -> Output:
+    async def page_of(op: Operation, page: PageRequest) -> tuple[list[dict[str, Any]], int]:
         if org_id is not None:
-            views, total = await every_page(
-                lambda page: op.accounts.list_for_org(
-                    SYSTEM, org_id, page, include_system_managed=include_system_managed
-                )
-            )
+            listed = await op.accounts.list_for_org(SYSTEM, org_id, page, include_system_managed=include_system_managed)
         else:
             assert group_id is not None
-            views, total = await every_page(
-                lambda page: op.accounts.list_for_project(
-                    SYSTEM, group_id, page, include_system_managed=include_system_managed
-                )
+            listed = await op.accounts.list_for_project(
+                SYSTEM, group_id, page, include_system_managed=include_system_managed
             )
-        render = org_account_schema if org_id is not None else group_account_schema
+        return listed_accounts(listed.rows), listed.total
+
+    async def work(op: Operation) -> Output:
+        accounts, total = await every_page(lambda page: page_of(op, page))
         return Output(
-            {"results": [render(v) for v in views], "totalCount": total},
+            {"results": accounts, "totalCount": total},
             table(
                 ["CLIENT ID", "NAME", "ROLES", "SECRETS", "CREATED"],
-                [[v.account.client_id, v.account.name, v.roles, len(v.secrets), v.account.created_at] for v in views],
+                # Times to the second, as every table shows them (the API's text keeps any microseconds).
+                [
+                    [a["clientId"], a["name"], a["roles"], len(a["secrets"]), a["createdAt"][:19] + "Z"]
+                    for a in accounts
+                ],
                 empty="no service accounts",
             ),
         )

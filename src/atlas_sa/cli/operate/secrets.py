@@ -36,13 +36,12 @@ from atlas_sa.identity.principal import SYSTEM
 from atlas_sa.kit.rendering import to_jsonable
 from atlas_sa.models import AccessToken, ServiceAccountSecret
 from atlas_sa.service_accounts.endpoints import issued_secret_schema, secret_schema
-from atlas_sa.service_accounts.repository import SecretSummary
 from atlas_sa.service_accounts.service import MIN_SECRET_VALIDITY_HOURS, IssuedSecret, masked
 
 app = typer.Typer(help="Service-account secrets: create, delete, find the expiring ones, rotate.", no_args_is_help=True)
 
-# A secret as an account's view holds it: the entity, or a list page's row (the same fields).
-StoredSecret = ServiceAccountSecret | SecretSummary
+# A secret as an account's view holds it.
+StoredSecret = ServiceAccountSecret
 ClientIdArgument = Annotated[str, typer.Argument(help="The account's client id (mdb_sa_id_…).")]
 OrgOption = Annotated[str | None, typer.Option("--org", help="The organization's path (default: the account's).")]
 
