@@ -118,6 +118,8 @@ def _file_from_environment() -> Path | None:
 
 def _reading(path: Path) -> tuple[type[Settings], frozenset[str]]:
     """A settings class whose TOML source reads ``path``, and the keys the file sets."""
+    if path.is_dir():
+        raise SettingsProblem([f"config file {path}: a folder, not a file"])
     if not path.is_file():
         raise SettingsProblem([f"config file {path}: no such file"])
 
@@ -128,6 +130,8 @@ def _reading(path: Path) -> tuple[type[Settings], frozenset[str]]:
         keys = frozenset(TomlConfigSettingsSource(FileSettings).toml_data)
     except tomllib.TOMLDecodeError as exc:
         raise SettingsProblem([f"config file {path}: not valid TOML: {exc}"]) from None
+    except UnicodeDecodeError:
+        raise SettingsProblem([f"config file {path}: not UTF-8 text"]) from None
     except OSError as exc:
         raise SettingsProblem([f"config file {path}: {exc.strerror}"]) from None
     return FileSettings, keys

@@ -154,3 +154,12 @@ def test_every_command_refuses_a_short_master_key(tmp_path: Path, command: tuple
     assert result.returncode == 2
     assert result.stderr == "atlas-sa: error: ATLAS_SA_SECRET_KEY: must be at least 16 characters\n"
     assert not (tmp_path / "k.db").exists()
+
+
+def test_a_config_file_that_is_not_utf8_text_or_is_a_folder_is_one_line(tmp_path: Path) -> None:
+    binary = tmp_path / "binary.toml"
+    binary.write_bytes(b"port = 1\n\xff\xfe\x00")
+    for path, reason in ((binary, "not UTF-8 text"), (tmp_path, "a folder, not a file")):
+        result = atlas_sa("config", "show", "--config", str(path))
+        assert result.returncode == 2, result.stderr
+        assert result.stderr == f"atlas-sa: error: config file {path}: {reason}\n"
