@@ -187,6 +187,7 @@ _RULES = {
     "string_type": "must be text",
     "list_type": 'must be a list, like ["10.0.0.0/8"]',
     "path_not_file": "must name an existing file",
+    "path_type": "must be a file's path (text)",
     "string_pattern_mismatch": "must be text matching {pattern}",
     "value_error": "{error}",
 }

@@ -113,6 +113,8 @@ def test_unknown_names_are_warned_with_the_closest_setting(tmp_path: Path) -> No
             ['ATLAS_SA_TRUSTED_PROXIES: must be JSON, like ["10.0.0.0/8"]'],
         ),
         ((), {}, "access_log = 3\n", ["access_log in {config}: must be true or false"]),
+        # A path's rule in our words, not pydantic's ("Input is not a valid path for <class 'pathlib.Path'>").
+        ((), {}, "seed = 5\n", ["seed in {config}: must be a file's path (text)"]),
         (
             (),
             {"ATLAS_SA_PROFILE": "production"},
