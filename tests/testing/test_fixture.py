@@ -14,6 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from atlas_sa.kit.tls import LOOPBACK_HOSTS, dev_certificates
 from atlas_sa.testing import ServerFailed, atlas_sa_server
 from tests.support.client import accept
 
@@ -118,3 +119,12 @@ def test_its_repr_names_no_secret_and_a_failed_start_leaves_nothing(
     with pytest.raises(ServerFailed, match=r"exited with code 2:\n.*orgs: must be a list"):
         atlas_sa_server(bad).__enter__()
     assert list(temporary.iterdir()) == [], "its temporary folder is removed"
+
+
+def test_a_server_it_cannot_verify_is_reported_with_the_reason(tmp_path: Path) -> None:
+    # HTTPS with a CA the fixture was not given: verification stays on, and the failure says why, not only "did not
+    # answer /healthz" after the timeout.
+    certs = dev_certificates(tmp_path / "pki", LOOPBACK_HOSTS)
+    env = {"ATLAS_SA_TLS_CERT": str(certs.cert), "ATLAS_SA_TLS_KEY": str(certs.key)}
+    with pytest.raises(ServerFailed, match=r"did not answer /healthz .*certificate verify failed"):
+        atlas_sa_server(EXAMPLE, env=env, timeout=15).__enter__()

@@ -231,15 +231,17 @@ def _wait_until_serving(process: subprocess.Popen[bytes], log_file: Path, timeou
 def _wait_until_healthy(process: subprocess.Popen[bytes], server: AtlasSA, log_file: Path, timeout: float) -> None:
     deadline = time.monotonic() + timeout
     context = server.ssl_context()
+    last: OSError | None = None
     while True:
         try:
             with urllib.request.urlopen(f"{server.base_url}/healthz", timeout=5, context=context) as response:  # noqa: S310
                 if response.status == 200:
                     return
-        except OSError:
-            pass  # the listening socket is open before the application has started
+        except OSError as exc:
+            last = exc  # the listening socket is open before the application has started
         if process.poll() is not None or time.monotonic() > deadline:
-            raise ServerFailed(f"atlas-sa serve did not answer /healthz:\n{_said(log_file)}")
+            # The last failure says why: a certificate this process cannot verify looks like a silent server.
+            raise ServerFailed(f"atlas-sa serve did not answer /healthz ({last}):\n{_said(log_file)}")
         time.sleep(0.05)
 
 
