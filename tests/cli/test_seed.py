@@ -198,3 +198,16 @@ def test_every_bad_entry_is_named(tmp_path: Path) -> None:
         "orgs[0].colour: is not a field of this entry",
     ]
     assert not (tmp_path / "bad.db").exists()
+
+
+def test_reset_of_a_missing_sqlite_file_makes_nothing(tmp_path: Path) -> None:
+    # A mistyped path "emptied" a new database (and made a master key beside it); the operator's commands refuse
+    # it too. With --seed, a new file is what the user asks for: the seeded database.
+    missing = tmp_path / "typo.db"
+    refused = run("reset", "--database-url", f"sqlite:///{missing}", env=KEY)
+    assert (refused.returncode, refused.stdout) == (1, "")
+    assert refused.stderr == f"atlas-sa: error: no database at sqlite:///{missing} (atlas-sa db upgrade makes one)\n"
+    assert list(tmp_path.iterdir()) == []
+    seeded = run("reset", "--seed", str(EXAMPLE), "--database-url", f"sqlite:///{missing}", "--json", env=KEY)
+    assert seeded.returncode == 0, seeded.stderr
+    assert json.loads(seeded.stdout)["created"] == CREATED

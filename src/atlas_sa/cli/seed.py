@@ -1,8 +1,9 @@
 """``atlas-sa seed apply FILE``, ``atlas-sa reset [--seed FILE]``, and the seed of ``serve --seed`` (``docs/ci.md``).
 
 Exit codes: 0 done; 1 the database refused (an entry it holds otherwise, a master key that is not its own, an
-unreachable database); 2 a bad seed file (one line per bad entry, naming it), bad settings, or a refusal of the
-production profile. Whatever fails, nothing is written: the reset and the seed are one transaction.
+unreachable database; for ``reset`` without ``--seed``, a SQLite file that does not exist); 2 a bad seed file (one
+line per bad entry, naming it), bad settings, or a refusal of the production profile. Whatever fails, nothing is
+written: the reset and the seed are one transaction.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from atlas_sa.cli.main import ConfigOption, DatabaseUrlOption, fail, load_key_settings, migrate, run_with_keys, safe_url
+from atlas_sa.kit.db import parse_database_url, sqlite_file_missing
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession
@@ -132,6 +134,9 @@ def reset_command(
     if settings.profile == "production" and not force:
         fail("reset deletes everything: under the production profile it needs --force", 2)
     seed = None if seed_file is None else load_seed(settings, seed_file)
+    if seed is None and sqlite_file_missing(parse_database_url(settings.database_url)):
+        # A mistyped path would otherwise make, and "empty", a new database and a key beside it.
+        fail(f"no database at {safe_url(settings.database_url)} (atlas-sa db upgrade makes one)")
     migrate(settings)
     database = safe_url(settings.database_url)
     created = _run(settings, seed_file, seed, reset_first=True)
