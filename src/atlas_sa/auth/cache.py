@@ -32,12 +32,11 @@ from datetime import datetime
 from atlas_sa.auth.signing import VerificationKey
 from atlas_sa.changes import EVERYTHING
 from atlas_sa.identity.principal import Principal
-from atlas_sa.kit.metrics import CACHE_HITS, CACHE_MISSES
+from atlas_sa.kit.indexed import IndexedEntries
 
 MAX_ENTRIES = 20_000
-# Hits and misses of each lookup, for the metrics (precreated children: a lookup is on every hot request).
-_PRINCIPAL_HIT, _PRINCIPAL_MISS = CACHE_HITS["principal"], CACHE_MISSES["principal"]
-_CLIENT_HIT, _CLIENT_MISS = CACHE_HITS["client"], CACHE_MISSES["client"]
+# The indexes of the principals (by what ``_principal_owners`` returns) and of the clients.
+_BY_ACCOUNT, _BY_ORG, _BY_JTI = 0, 1, 2
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,72 +77,35 @@ class CachedClient:
     secrets: tuple[CachedSecret, ...]
 
 
+def _principal_owners(entry: CachedPrincipal) -> tuple[str, str, str]:
+    # Every cached string of a jti is filed under it: one string per token is what ``tokens.canonical`` allows, but
+    # the token's end must not depend on it (the signing key can sign the same claims twice, each signature canonical).
+    return entry.principal.account_id or "", entry.principal.org_id or "", entry.jti
+
+
+def _client_owners(entry: CachedClient) -> tuple[str]:
+    return (entry.account_id,)
+
+
 class AuthCaches:
     def __init__(self) -> None:
         self.epoch = 0
-        self._principals: dict[str, CachedPrincipal] = {}
-        self._by_account: dict[str, set[str]] = {}
-        self._by_org: dict[str, set[str]] = {}
-        # Every cached string of a jti: one string per token is what ``tokens.canonical`` allows, but the token's
-        # end must not depend on it (the signing key can sign the same claims twice, each signature canonical).
-        self._by_jti: dict[str, set[str]] = {}
-        self._clients: dict[str, CachedClient] = {}
-        self._client_by_account: dict[str, str] = {}
-
-    # --- principals ------------------------------------------------------------------------------------------
+        self._principals = IndexedEntries[str, CachedPrincipal]("principal", _principal_owners, 3, MAX_ENTRIES)
+        self._clients = IndexedEntries[str, CachedClient]("client", _client_owners, 1, MAX_ENTRIES)
 
     def principal(self, token: str) -> CachedPrincipal | None:
-        found = self._principals.get(token)
-        (_PRINCIPAL_MISS if found is None else _PRINCIPAL_HIT).inc()
-        return found
+        return self._principals.get(token)
 
     def put_principal(self, token: str, entry: CachedPrincipal, epoch: int) -> None:
-        if epoch != self.epoch:
-            return
-        if len(self._principals) >= MAX_ENTRIES:
-            self._drop_token(next(iter(self._principals)))
-        self._principals[token] = entry
-        account_id = entry.principal.account_id or ""
-        self._by_account.setdefault(account_id, set()).add(token)
-        self._by_org.setdefault(entry.principal.org_id or "", set()).add(token)
-        self._by_jti.setdefault(entry.jti, set()).add(token)
-
-    def _drop_token(self, token: str) -> None:
-        entry = self._principals.pop(token, None)
-        if entry is None:
-            return
-        for index, key in (
-            (self._by_jti, entry.jti),
-            (self._by_account, entry.principal.account_id or ""),
-            (self._by_org, entry.principal.org_id or ""),
-        ):
-            tokens = index.get(key)
-            if tokens is not None:
-                tokens.discard(token)
-                if not tokens:
-                    del index[key]
-
-    # --- clients ---------------------------------------------------------------------------------------------
+        if epoch == self.epoch:
+            self._principals.put(token, entry)
 
     def client(self, client_id: str) -> CachedClient | None:
-        found = self._clients.get(client_id)
-        (_CLIENT_MISS if found is None else _CLIENT_HIT).inc()
-        return found
+        return self._clients.get(client_id)
 
     def put_client(self, client_id: str, entry: CachedClient, epoch: int) -> None:
-        if epoch != self.epoch:
-            return
-        if len(self._clients) >= MAX_ENTRIES and client_id not in self._clients:
-            self._drop_client(next(iter(self._clients)))
-        self._clients[client_id] = entry
-        self._client_by_account[entry.account_id] = client_id
-
-    def _drop_client(self, client_id: str) -> None:
-        entry = self._clients.pop(client_id, None)
-        if entry is not None:
-            self._client_by_account.pop(entry.account_id, None)
-
-    # --- invalidation ----------------------------------------------------------------------------------------
+        if epoch == self.epoch:
+            self._clients.put(client_id, entry)
 
     def invalidate(self, keys: Iterable[str]) -> None:
         """:class:`atlas_sa.changes.Follower`."""
@@ -154,25 +116,16 @@ class AuthCaches:
                 return
             kind, _, value = key.partition(":")
             if kind == "a":
-                for token in list(self._by_account.get(value, ())):
-                    self._drop_token(token)
-                client_id = self._client_by_account.get(value)
-                if client_id is not None:
-                    self._drop_client(client_id)
+                self._principals.drop_owned(_BY_ACCOUNT, value)
+                self._clients.drop_owned(_BY_ACCOUNT, value)
             elif kind == "c":
-                self._drop_client(value)
+                self._clients.drop(value)
             elif kind == "o":
-                for token in list(self._by_org.get(value, ())):
-                    self._drop_token(token)
+                self._principals.drop_owned(_BY_ORG, value)
             elif kind == "t":
-                for token in list(self._by_jti.get(value, ())):
-                    self._drop_token(token)
+                self._principals.drop_owned(_BY_JTI, value)
 
     def clear(self) -> None:
         self.epoch += 1
         self._principals.clear()
-        self._by_account.clear()
-        self._by_org.clear()
-        self._by_jti.clear()
         self._clients.clear()
-        self._client_by_account.clear()

@@ -18,11 +18,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from atlas_sa.changes import EVERYTHING
-from atlas_sa.kit.metrics import CACHE_HITS, CACHE_MISSES
+from atlas_sa.kit.indexed import IndexedEntries
 
 MAX_ENTRIES = 20_000
-# Precreated children: a lookup is on every fast read.
-_HIT, _MISS = CACHE_HITS["view"], CACHE_MISSES["view"]
+_BY_ACCOUNT, _BY_ORG = 0, 1
 
 ViewId = tuple[str, str, str]  # (organization id, client id, resource version)
 
@@ -35,44 +34,24 @@ class CachedView:
     body: bytes
 
 
+def _owners(entry: CachedView) -> tuple[str, str]:
+    return entry.account_id, entry.org_id
+
+
 class ViewCache:
     def __init__(self) -> None:
         self.epoch = 0
-        self._views: dict[ViewId, CachedView] = {}
-        self._by_account: dict[str, set[ViewId]] = {}
-        self._by_org: dict[str, set[ViewId]] = {}
+        self._views = IndexedEntries[ViewId, CachedView]("view", _owners, 2, MAX_ENTRIES)
 
     def __len__(self) -> int:
         return len(self._views)
 
     def view(self, view_id: ViewId) -> CachedView | None:
-        found = self._views.get(view_id)
-        (_MISS if found is None else _HIT).inc()
-        return found
+        return self._views.get(view_id)
 
     def put_view(self, view_id: ViewId, entry: CachedView, epoch: int) -> None:
-        if epoch != self.epoch:
-            return
-        if len(self._views) >= MAX_ENTRIES:
-            self._drop(next(iter(self._views)))
-        self._views[view_id] = entry
-        self._by_account.setdefault(entry.account_id, set()).add(view_id)
-        self._by_org.setdefault(entry.org_id, set()).add(view_id)
-
-    def _drop(self, view_id: ViewId) -> None:
-        entry = self._views.pop(view_id, None)
-        if entry is None:
-            return
-        for index, key in ((self._by_account, entry.account_id), (self._by_org, entry.org_id)):
-            ids = index.get(key)
-            if ids is not None:
-                ids.discard(view_id)
-                if not ids:
-                    del index[key]
-
-    def _drop_all(self, index: dict[str, set[ViewId]], key: str) -> None:
-        for view_id in list(index.get(key, ())):
-            self._drop(view_id)
+        if epoch == self.epoch:
+            self._views.put(view_id, entry)
 
     def invalidate(self, keys: Iterable[str]) -> None:
         """:class:`atlas_sa.changes.Follower`: an account's (``a:``) or view's (``v:``) key drops its views, an
@@ -84,12 +63,10 @@ class ViewCache:
                 return
             kind, _, value = key.partition(":")
             if kind in ("a", "v"):
-                self._drop_all(self._by_account, value)
+                self._views.drop_owned(_BY_ACCOUNT, value)
             elif kind == "o":
-                self._drop_all(self._by_org, value)
+                self._views.drop_owned(_BY_ORG, value)
 
     def clear(self) -> None:
         self.epoch += 1
         self._views.clear()
-        self._by_account.clear()
-        self._by_org.clear()
