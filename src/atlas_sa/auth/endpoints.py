@@ -11,7 +11,8 @@ the database failing (and that too is an RFC ``server_error`` body).
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable, Coroutine
+from collections.abc import AsyncIterator, Callable, Coroutine
+from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import APIRouter
@@ -89,36 +90,37 @@ async def create_access_token(request: Request) -> Response:
     return await token_exchange(app_state(request), auth_core(request), request.scope, request.receive)
 
 
-async def token_request(request: Request) -> tuple[str, ClientCredentials | None]:
-    """The ``token`` form field and the presented client credentials of a revocation or introspection request."""
+@asynccontextmanager
+async def token_request(
+    request: Request, *, write: bool
+) -> AsyncIterator[tuple[OAuthService, ClientCredentials | None, str]]:
+    """A revocation or introspection request: its ``token`` form field and the presented client credentials, with
+    the service to answer it, in a unit of work under the brute-force guard of the client's authentication."""
     form = await read_form(request.scope, request.receive)
     token = form.get("token")
     if token is None:
         raise InvalidRequest
-    return token, client_credentials(request.scope, form)
+    presented = client_credentials(request.scope, form)
+    note_caller(request.scope, presented)
+    state, core = app_state(request), auth_core(request)
+    guarded = core.guard.client_authentication(request.scope, presented)
+    async with guarded, state.db.unit_of_work(write=write) as session:
+        yield oauth_service(state, core, session), presented, token
 
 
 @router.post(REVOKE_PATH, operation_id="revokeAccessToken")
 async def revoke_access_token(request: Request) -> Response:
     """RFC 7009: 200 with an empty body, for unknown tokens and other clients' tokens too (which stay valid)."""
-    token, presented = await token_request(request)
-    note_caller(request.scope, presented)
-    state, core = app_state(request), auth_core(request)
-    guarded = core.guard.client_authentication(request.scope, presented)
-    async with guarded, state.db.unit_of_work(write=True) as session:
-        await oauth_service(state, core, session).revoke(presented, token)
+    async with token_request(request, write=True) as (service, presented, token):
+        await service.revoke(presented, token)
     return Response(status_code=200, headers=NO_STORE)
 
 
 @router.post(INTROSPECT_PATH, operation_id="introspectAccessToken")
 async def introspect_access_token(request: Request) -> Response:
     """RFC 7662: ``{"active": false}`` for anything not valid now; the token's claims when it is."""
-    token, presented = await token_request(request)
-    note_caller(request.scope, presented)
-    state, core = app_state(request), auth_core(request)
-    guarded = core.guard.client_authentication(request.scope, presented)
-    async with guarded, state.db.unit_of_work(write=False) as session:
-        return oauth_json(await oauth_service(state, core, session).introspect(presented, token))
+    async with token_request(request, write=False) as (service, presented, token):
+        return oauth_json(await service.introspect(presented, token))
 
 
 @router.get(JWKS_PATH, operation_id="getJsonWebKeySet")
