@@ -15,9 +15,14 @@ through a session of this process:
   One that names none invalidates everything, on every instance: only an administrative write may do that, never
   a routine one (``tests/auth/test_targeted_invalidation.py`` holds every routine write to its keys).
 
-At commit the keys are published with ``pg_notify`` in the same transaction on PostgreSQL (other instances apply them
-when the notification arrives, i.e. only after the commit: none re-reads the old row), and dropped from this
-process's caches right after the commit. A rollback publishes nothing.
+At commit the keys are published in the same transaction, so that other processes apply them only after the commit
+(none re-reads the old row) and not at all after a rollback: with ``pg_notify`` on PostgreSQL, delivered to every
+listening instance; on SQLite, where nothing reaches another process, as a row of the change log
+(:class:`~atlas_sa.models.ChangeLogEntry`) that the serving process polls. They are dropped from this process's
+caches right after the commit.
+
+The token path's own writes are published on PostgreSQL only (``stage(…, hot=True)``): on SQLite one process serves,
+and it has dropped them itself; no token request appends to the log.
 
 Projects are not named: nothing caches a project. Deleting one removes its assignments, and the repository's delete
 names the accounts it returns.
@@ -30,14 +35,15 @@ from collections.abc import Iterable
 from itertools import chain
 from typing import Any, Protocol
 
-from sqlalchemy import Engine, event, func, select
+from sqlalchemy import Engine, delete, event, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import ORMExecuteState, Session, UOWTransaction
 
-from atlas_sa.kit.events import ALL, CHANNEL, InvalidationBus
+from atlas_sa.kit.events import ALL, CHANNEL, InvalidationBus, origin
 from atlas_sa.models import (
     AccessListEntry,
     AccessToken,
+    ChangeLogEntry,
     Organization,
     ProjectAssignment,
     ServiceAccount,
@@ -49,9 +55,16 @@ TOPIC = "changes"
 # The execution option by which a bulk statement names its keys (see :func:`naming`).
 _NAMED = "atlas_sa_changes"
 _PENDING = "atlas_sa.changes.pending"
+_HOT = "atlas_sa.changes.hot"
 # Any instance, this one included, applies notifications with this origin (applying twice is harmless).
 _ORIGIN = "-"
 _NOTIFY_BYTES = 7000  # PostgreSQL's payload limit is 8000 bytes
+# The change log keeps its newest entries only: a server polls it several times a second, and one that fell further
+# behind finds the gap and drops everything (kit/events.py).
+_LOG_KEEP = 1000
+_LOG = ChangeLogEntry.metadata.tables[ChangeLogEntry.__tablename__]
+_APPEND = insert(_LOG)
+_PRUNE = delete(_LOG).where(_LOG.c.id <= select(func.max(_LOG.c.id) - _LOG_KEEP).scalar_subquery())
 _WATCHED_TABLES = frozenset(
     model.__tablename__
     for model in (
@@ -112,10 +125,10 @@ def naming(*keys: str) -> dict[str, Any]:
     return {_NAMED: frozenset(keys)}
 
 
-def stage(session: Session | AsyncSession, keys: Iterable[str]) -> None:
-    """Invalidate ``keys`` when ``session`` commits."""
+def stage(session: Session | AsyncSession, keys: Iterable[str], *, hot: bool = False) -> None:
+    """Invalidate ``keys`` when ``session`` commits. ``hot``: a write of the token path, not logged on SQLite."""
     sync = session.sync_session if isinstance(session, AsyncSession) else session
-    sync.info.setdefault(_PENDING, set()).update(keys)
+    sync.info.setdefault(_HOT if hot else _PENDING, set()).update(keys)
 
 
 def _object_keys(obj: object) -> list[str]:
@@ -166,31 +179,49 @@ def _payloads(keys: set[str]) -> list[str]:
     return payloads
 
 
+def _pool(session: Session) -> Any:
+    bind = session.get_bind()
+    return bind.pool if isinstance(bind, Engine) else bind.engine.pool
+
+
 @event.listens_for(Session, "before_commit")
 def _before_commit(session: Session) -> None:
-    if not session.info.get(_PENDING) and not (session.new or session.dirty or session.deleted):
+    info = session.info
+    if not info.get(_PENDING) and not info.get(_HOT) and not (session.new or session.dirty or session.deleted):
         return
     # The commit flushes after this hook; flush first so that every change's keys are known before publishing.
     session.flush()
-    keys: set[str] = session.info.get(_PENDING, set())
-    if not keys or session.get_bind().dialect.name != "postgresql":
+    logged: set[str] = info.get(_PENDING, set())
+    dialect = session.get_bind().dialect.name
+    if dialect == "sqlite":
+        if logged:
+            # In the commit's own transaction, like the notification: a rollback leaves no entry.
+            keys = EVERYTHING if EVERYTHING in logged else ",".join(sorted(logged))
+            session.execute(_APPEND, {"origin": origin(_pool(session)), "topic": TOPIC, "keys": keys})
+            session.execute(_PRUNE)
+        return
+    published = logged | info.get(_HOT, set())
+    if not published or dialect != "postgresql":
         return
     # Delivered by PostgreSQL at commit and only if it commits: no instance drops a cache entry early and
     # re-reads the old row.
-    for payload in _payloads(keys):
+    for payload in _payloads(published):
         session.execute(select(func.pg_notify(CHANNEL, payload)))
 
 
 @event.listens_for(Session, "after_commit")
 def _after_commit(session: Session) -> None:
     keys: set[str] | None = session.info.pop(_PENDING, None)
+    hot: set[str] | None = session.info.pop(_HOT, None)
+    if hot:
+        keys = keys | hot if keys else hot
     if not keys:
         return
-    bind = session.get_bind()
-    for follower in list(_LOCAL.get(bind.pool if isinstance(bind, Engine) else bind.engine.pool, ())):
+    for follower in list(_LOCAL.get(_pool(session), ())):
         follower.invalidate(keys)
 
 
 @event.listens_for(Session, "after_rollback")
 def _after_rollback(session: Session) -> None:
     session.info.pop(_PENDING, None)
+    session.info.pop(_HOT, None)

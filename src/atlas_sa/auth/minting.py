@@ -252,17 +252,18 @@ async def _write(
     accounts = sorted({m.account_id for m in mints})
     pruned = await session.execute(_PRUNE, {"account_ids": accounts, "now": latest, "keep": MAX_ACTIVE_TOKENS})
     # The unexpired tokens dropped are revoked: every instance must forget them. Expired ones fail on their own
-    # ``exp`` wherever they are cached.
+    # ``exp`` wherever they are cached. ``hot``: a token request appends nothing to SQLite's change log (its one
+    # serving process is this one, which drops them at the commit); PostgreSQL's instances are notified.
     revoked = [token_key(jti) for jti, unexpired in pruned if unexpired]
     if revoked:
-        stage(session, revoked)
+        stage(session, revoked, hot=True)
 
 
 def _last_used_changed(session: AsyncSession, account_ids: Iterable[str]) -> None:
     """The hook point for caches that hold a secret's ``lastUsedAt``, called with the accounts whose secrets' value
     this batch changed (the batch's own write names no key): their ``v`` keys drop the cached
-    ``getOrgServiceAccount`` views, here and, published with the commit, on every instance."""
-    stage(session, [view_key(account_id) for account_id in account_ids])
+    ``getOrgServiceAccount`` views, here and, published with the commit, on every PostgreSQL instance."""
+    stage(session, [view_key(account_id) for account_id in account_ids], hot=True)
 
 
 def _settle_error(mint: Pending[_Mint, ActiveKey], exc: Exception) -> None:

@@ -1,4 +1,4 @@
-"""Cache invalidation, in this process and across every instance sharing a PostgreSQL.
+"""Cache invalidation, in this process and across every process sharing the database.
 
 A service that changes something others may cache calls :meth:`InvalidationBus.stage` inside its unit of work.
 Nothing is invalidated before the transaction commits (a reader in between would re-cache the old row): local
@@ -9,6 +9,13 @@ meanwhile are lost.
 
 Changes to rows are not staged here one by one: :mod:`atlas_sa.changes` names what each commit changed and publishes
 it on this channel under its own topic, in one notification per commit; followers of it hear them through this bus.
+
+On a SQLite file nothing can be pushed to another process, so :mod:`atlas_sa.changes` appends each commit's keys to
+the ``change_log`` table in the same transaction, and the serving process's bus polls it (:data:`POLL_SECONDS`) on a
+connection of its own: ``PRAGMA data_version`` says whether any other connection committed since the last look (a
+few microseconds, no lock in WAL mode); only then are the rows past the last one seen read, and those committed
+through this process's own pool skipped: the session hooks applied them at commit. Topics staged here
+(:meth:`InvalidationBus.stage`, the lockouts) stay in the process on SQLite, whose one serving process keeps them.
 """
 
 from __future__ import annotations
@@ -17,6 +24,8 @@ import asyncio
 import contextlib
 import logging
 import secrets
+import sqlite3
+import weakref
 from collections import defaultdict
 from collections.abc import Callable
 from typing import Any
@@ -26,7 +35,7 @@ from sqlalchemy import event, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
-from atlas_sa.kit.db import Database
+from atlas_sa.kit.db import Database, sqlite_path
 
 log = logging.getLogger("atlas_sa.events")
 
@@ -35,6 +44,21 @@ ALL = "*"
 _STAGED = "atlas_sa.invalidations"
 
 Handler = Callable[[str], None]
+
+# How often a server on SQLite looks for other processes' commits: a change made elsewhere (a revocation by the
+# operator's CLI) is refused here within this, plus the time to read it. Costs ~20 µs per look at rest.
+POLL_SECONDS = 0.2
+_CHANGES_AFTER = "SELECT id, origin, topic, keys FROM change_log WHERE id > ? ORDER BY id"
+_ORIGINS: weakref.WeakKeyDictionary[Any, str] = weakref.WeakKeyDictionary()
+
+
+def origin(pool: Any) -> str:
+    """Who committed a change-log entry: an id per connection pool of this process. A bus on that pool skips the
+    entry: the session hooks applied it to the pool's followers at its commit."""
+    found = _ORIGINS.get(pool)
+    if found is None:
+        found = _ORIGINS[pool] = secrets.token_hex(6)
+    return found
 
 
 class InvalidationBus:
@@ -64,12 +88,17 @@ class InvalidationBus:
         if not self.db.is_sqlite:
             await session.execute(select(func.pg_notify(CHANNEL, f"{self.instance}|{topic}|{key}")))
 
-    # --- across instances (PostgreSQL) ------------------------------------------------------------------------
+    # --- across processes ---------------------------------------------------------------------------------------
 
     async def start(self) -> None:
-        if self.db.is_sqlite or self._listener is not None:
+        if self._listener is not None:
             return
-        self._listener = asyncio.create_task(self._listen_forever(), name="atlas-sa-invalidation-listener")
+        if not self.db.is_sqlite:
+            self._listener = asyncio.create_task(self._listen_forever(), name="atlas-sa-invalidation-listener")
+            return
+        path = sqlite_path(self.db.url)
+        if path is not None:  # in memory, no other process shares it
+            self._listener = asyncio.create_task(self._poll_forever(path), name="atlas-sa-change-log-poller")
 
     async def stop(self) -> None:
         # A stopped bus hears nothing: whoever trusts it to announce changes must fall back as when it is down.
@@ -100,6 +129,54 @@ class InvalidationBus:
                 log.warning("invalidation listener lost its connection (%s); retrying", type(exc).__name__)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
+
+    async def _poll_forever(self, path: str) -> None:
+        delay = 0.2
+        while True:
+            try:
+                # The loop's own thread, as the app's SQLite reads: a read in WAL mode waits for no lock, and with
+                # no busy timeout a rare SQLITE_BUSY (another connection recovering the WAL) fails at once and is
+                # looked at again at the next poll.
+                with contextlib.closing(sqlite3.connect(path, isolation_level=None, timeout=0)) as connection:
+                    await self._poll(connection)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - any failure of the poll is retried the same way
+                self.connected.clear()
+                log.warning("change-log poller failed (%s); retrying", type(exc).__name__)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+
+    async def _poll(self, connection: sqlite3.Connection) -> None:
+        own = origin(self.db.engine.sync_engine.pool)
+        seen = connection.execute("PRAGMA data_version").fetchone()[0]
+        last: int | None = connection.execute("SELECT max(id) FROM change_log").fetchone()[0]
+        # Whatever changed while no one looked is unknown: start from empty caches.
+        self.emit_everything()
+        self.connected.set()
+        while True:
+            await asyncio.sleep(POLL_SECONDS)
+            try:
+                # Read before the rows: a commit after this read changes it again and is read at the next poll.
+                version = connection.execute("PRAGMA data_version").fetchone()[0]
+                if version == seen:
+                    continue
+                rows = connection.execute(_CHANGES_AFTER, (last or 0,)).fetchall()
+            except sqlite3.OperationalError as exc:
+                if exc.sqlite_errorcode & 0xFF not in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
+                    raise
+                continue
+            seen = version
+            if not rows:
+                continue  # a commit naming nothing others cache: this process's mints, mostly
+            if last is not None and rows[0][0] != last + 1:
+                # Entries past ``last`` were pruned before this read: what they named is unknown.
+                self.emit_everything()
+            else:
+                for _, row_origin, topic, keys in rows:
+                    if row_origin != own:
+                        self.emit_local(topic, keys)
+            last = rows[-1][0]
 
     def _dispatch(self, payload: str) -> None:
         origin, _, rest = payload.partition("|")

@@ -15,7 +15,7 @@ if TYPE_CHECKING:
 # The newest revision under versions/ (a test holds it equal to Alembic's own head). ``atlas-sa serve`` compares the
 # database with it before importing Alembic at all: Alembic would stay in the server's memory for nothing, ~13 MB
 # of its ~120 MB at rest.
-HEAD = "events_audit_trail"
+HEAD = "change_log"
 
 
 def alembic_config(database_url: str) -> Config:

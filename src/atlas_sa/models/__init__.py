@@ -2,6 +2,7 @@
 
 from atlas_sa.models.auth import AccessToken, ApiKey, MasterKeyCheck, SigningKey
 from atlas_sa.models.base import Base, UTCDateTime, iso_utc
+from atlas_sa.models.changes import ChangeLogEntry
 from atlas_sa.models.events import Event, SecretExpiryNotice
 from atlas_sa.models.orgs import DEFAULT_MAX_SECRET_VALIDITY_HOURS, Organization, Project
 from atlas_sa.models.ratelimit import RateLimitBucket
@@ -18,6 +19,7 @@ __all__ = [
     "AccessToken",
     "ApiKey",
     "Base",
+    "ChangeLogEntry",
     "Event",
     "MasterKeyCheck",
     "Organization",

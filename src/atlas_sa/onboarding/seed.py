@@ -55,8 +55,9 @@ from atlas_sa.service_accounts.service import NewAccount, ServiceAccountService
 
 # What ``reset`` keeps: the master key's check value (the database stays the key's, whose file stays beside it) and
 # the token-signing keys (clients' cached JWKS stay good; every token is gone anyway with ``access_tokens``).
-# ``alembic_version`` is not a model: the schema stays.
-KEPT_TABLES = frozenset({"master_key_check", "signing_keys"})
+# ``alembic_version`` is not a model: the schema stays. The change log too: a server running on the SQLite file reads
+# the reset's own entry there and drops its caches.
+KEPT_TABLES = frozenset({"master_key_check", "signing_keys", "change_log"})
 
 
 class SeedConflict(Exception):
@@ -265,9 +266,8 @@ async def apply_seed(session: AsyncSession, keys: ServerKeys, clock: Clock, seed
 
 
 async def reset(session: AsyncSession) -> None:
-    """Empty every table but :data:`KEPT_TABLES`, in the caller's unit of work. Every instance of a PostgreSQL
-    database drops its caches at the commit (the invalidation bus); a server on a SQLite file is another process
-    that nothing tells, which is why ``docs/ci.md`` says to stop it first."""
+    """Empty every table but :data:`KEPT_TABLES`, in the caller's unit of work. Every running server drops its caches
+    once the commit reaches it (:mod:`atlas_sa.changes`: a notification on PostgreSQL, the change log on SQLite)."""
     for table in reversed(Base.metadata.sorted_tables):
         if table.name not in KEPT_TABLES:
             await session.execute(delete(table))
