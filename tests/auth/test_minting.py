@@ -12,11 +12,11 @@ from typing import Any
 import httpx
 import jwt
 import pytest
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, func, select, update
 
 from atlas_sa.kit.clock import FrozenClock, isoformat
 from atlas_sa.kit.db import Database
-from atlas_sa.models import AccessToken, Base, ServiceAccountSecret
+from atlas_sa.models import AccessToken, Base, ChangeLogEntry, ServiceAccountSecret
 from atlas_sa.settings import Settings
 from tests.support.client import TOKEN_PATH, Account, AtlasClient, basic
 from tests.support.settings import settings_on
@@ -156,3 +156,22 @@ async def test_last_used_is_the_latest_mints_time(client: AtlasClient, clock: Fr
     clock.set(start + timedelta(seconds=2))
     await burst(minter, account, 1)
     assert await last_used() == isoformat(start + timedelta(seconds=2))
+
+
+async def test_the_token_path_appends_nothing_to_the_change_log(
+    client: AtlasClient, clock: FrozenClock, db: Database
+) -> None:
+    """A mint's own keys (a secret's ``lastUsedAt``, the tokens the cap revokes) are dropped here at its commit and
+    notified on PostgreSQL, but never logged for other processes on SQLite: a token request costs no extra write."""
+    org_id = await client.create_org()
+    account = await client.add_account(org_id, ["ORG_READ_ONLY"])
+    minter = client.anonymous()
+    log = select(func.count()).select_from(ChangeLogEntry)
+    async with db.unit_of_work(write=False) as session:
+        before = await session.scalar(log)
+    await burst(minter, account, 60)
+    clock.advance(seconds=2)  # a new lastUsedAt
+    await burst(minter, account, 60)  # past the cap of 100: the batch revokes the oldest
+    async with db.unit_of_work(write=False) as session:
+        assert len(await stored_jtis(db, account.account_id)) == 100
+        assert await session.scalar(log) == before

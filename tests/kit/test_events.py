@@ -1,13 +1,16 @@
-"""Invalidation: after commit only, never on rollback, and across instances through PostgreSQL within a second."""
+"""Invalidation: after commit only, never on rollback, and across processes within a second: through PostgreSQL's
+notifications, or SQLite's change log."""
 
 from __future__ import annotations
 
 import asyncio
 
 import pytest
+from sqlalchemy import delete, insert
 
 from atlas_sa.kit.db import Database
-from atlas_sa.kit.events import ALL, InvalidationBus
+from atlas_sa.kit.events import ALL, InvalidationBus, origin
+from atlas_sa.models import ChangeLogEntry
 
 
 async def test_local_subscribers_run_after_commit_only(db: Database) -> None:
@@ -61,3 +64,52 @@ async def test_across_instances(postgresql_url: str) -> None:
         await bus_b.stop()
         await first.dispose()
         await second.dispose()
+
+
+async def test_a_sqlite_bus_reads_other_connections_entries_in_the_change_log(sqlite_url: str) -> None:
+    """On SQLite the bus of the serving process polls the change log: entries committed through another pool (another
+    process) are applied within the poll, its own pool's are skipped (the session hooks applied them at commit), and
+    entries pruned before it read them make it drop everything."""
+    served, other = Database(sqlite_url), Database(sqlite_url)
+    bus = InvalidationBus(served)
+    received: list[str] = []
+    arrived = asyncio.Event()
+
+    def on_change(key: str) -> None:
+        received.append(key)
+        arrived.set()
+
+    bus.subscribe("principal", on_change)
+
+    async def append(db: Database, *keys: str) -> None:
+        async with db.unit_of_work() as session:
+            for key in keys:
+                await session.execute(
+                    insert(ChangeLogEntry).values(
+                        origin=origin(db.engine.sync_engine.pool), topic="principal", keys=key
+                    )
+                )
+
+    async def heard(expected: list[str]) -> None:
+        while received != expected:
+            await asyncio.wait_for(arrived.wait(), 1.0)
+            arrived.clear()
+
+    await bus.start()
+    try:
+        await asyncio.wait_for(bus.connected.wait(), 5)
+        assert received == [ALL], "a fresh poller starts from empty caches"
+        await append(served, "mine")
+        await append(other, "theirs")
+        await heard([ALL, "theirs"])
+        # An entry pruned before the poll read it (here, in the transaction that made it): what it said is lost.
+        async with other.unit_of_work() as session:
+            row = {"origin": origin(other.engine.sync_engine.pool), "topic": "principal", "keys": "lost"}
+            lost = (await session.execute(insert(ChangeLogEntry).values(row))).inserted_primary_key
+            await session.execute(delete(ChangeLogEntry).where(ChangeLogEntry.id == lost[0]))
+        await append(other, "after")
+        await heard([ALL, "theirs", ALL])
+    finally:
+        await bus.stop()
+        await served.dispose()
+        await other.dispose()
