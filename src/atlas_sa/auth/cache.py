@@ -25,14 +25,12 @@ it could store a row read before a change whose invalidation has already run.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
 from atlas_sa.auth.signing import VerificationKey
-from atlas_sa.changes import EVERYTHING
 from atlas_sa.identity.principal import Principal
-from atlas_sa.kit.indexed import IndexedEntries
+from atlas_sa.kit.indexed import FollowingCache, IndexedEntries
 
 MAX_ENTRIES = 20_000
 # The indexes of the principals (by what ``_principal_owners`` returns) and of the clients.
@@ -87,9 +85,9 @@ def _client_owners(entry: CachedClient) -> tuple[str]:
     return (entry.account_id,)
 
 
-class AuthCaches:
+class AuthCaches(FollowingCache):
     def __init__(self) -> None:
-        self.epoch = 0
+        super().__init__()
         self._principals = IndexedEntries[str, CachedPrincipal]("principal", _principal_owners, 3, MAX_ENTRIES)
         self._clients = IndexedEntries[str, CachedClient]("client", _client_owners, 1, MAX_ENTRIES)
 
@@ -107,25 +105,17 @@ class AuthCaches:
         if epoch == self.epoch:
             self._clients.put(client_id, entry)
 
-    def invalidate(self, keys: Iterable[str]) -> None:
-        """:class:`atlas_sa.changes.Follower`."""
-        self.epoch += 1
-        for key in keys:
-            if key == EVERYTHING:
-                self.clear()
-                return
-            kind, _, value = key.partition(":")
-            if kind == "a":
-                self._principals.drop_owned(_BY_ACCOUNT, value)
-                self._clients.drop_owned(_BY_ACCOUNT, value)
-            elif kind == "c":
-                self._clients.drop(value)
-            elif kind == "o":
-                self._principals.drop_owned(_BY_ORG, value)
-            elif kind == "t":
-                self._principals.drop_owned(_BY_JTI, value)
+    def drop_named(self, kind: str, value: str) -> None:
+        if kind == "a":
+            self._principals.drop_owned(_BY_ACCOUNT, value)
+            self._clients.drop_owned(_BY_ACCOUNT, value)
+        elif kind == "c":
+            self._clients.drop(value)
+        elif kind == "o":
+            self._principals.drop_owned(_BY_ORG, value)
+        elif kind == "t":
+            self._principals.drop_owned(_BY_JTI, value)
 
-    def clear(self) -> None:
-        self.epoch += 1
+    def drop_all(self) -> None:
         self._principals.clear()
         self._clients.clear()

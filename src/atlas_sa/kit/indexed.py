@@ -2,17 +2,23 @@
 principals and clients (:mod:`atlas_sa.auth.cache`) and the read fast path's views
 (:mod:`atlas_sa.service_accounts.views`).
 
-Entries by key, at most ``limit`` of them (past it, the oldest goes first), each also filed under what it belongs
-to (its account, its organization, its token's jti: one value per index, from ``owners``), so that a change naming
-an account or an organization drops exactly that one's entries. Whether a reader may fill it (nothing invalidated
-while it read: the ``epoch`` check) stays with the cache that owns the store, as one epoch may cover several.
+:class:`FollowingCache` is the rule every such cache keeps: a reader that misses fills it only if nothing was
+invalidated while it read (``epoch`` unchanged), otherwise it could store a row read before a change whose
+invalidation has already run; every invalidation, and clearing, moves ``epoch`` on.
+
+:class:`IndexedEntries` holds the entries: by key, at most ``limit`` of them (past it, the oldest goes first),
+each also filed under what it belongs to (its account, its organization, its token's jti: one value per index, from
+``owners``), so that a change naming an account or an organization drops exactly that one's entries. One cache's
+epoch may cover several stores (the principals and the clients).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Hashable, Iterable
 from typing import Generic, TypeVar
 
+from atlas_sa.kit.events import ALL
 from atlas_sa.kit.metrics import CACHE_HITS, CACHE_MISSES
 
 K = TypeVar("K", bound=Hashable)
@@ -67,3 +73,29 @@ class IndexedEntries(Generic[K, V]):
         self._entries.clear()
         for index in self._indexes:
             index.clear()
+
+
+class FollowingCache(ABC):
+    """:class:`atlas_sa.changes.Follower` by key kind: a subclass drops what one ``kind:value`` key names."""
+
+    def __init__(self) -> None:
+        self.epoch = 0
+
+    def invalidate(self, keys: Iterable[str]) -> None:
+        self.epoch += 1
+        for key in keys:
+            if key == ALL:
+                self.clear()
+                return
+            kind, _, value = key.partition(":")
+            self.drop_named(kind, value)
+
+    def clear(self) -> None:
+        self.epoch += 1
+        self.drop_all()
+
+    @abstractmethod
+    def drop_named(self, kind: str, value: str) -> None: ...
+
+    @abstractmethod
+    def drop_all(self) -> None: ...

@@ -14,11 +14,9 @@ unchanged): otherwise it could store a body read before a change whose invalidat
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass
 
-from atlas_sa.changes import EVERYTHING
-from atlas_sa.kit.indexed import IndexedEntries
+from atlas_sa.kit.indexed import FollowingCache, IndexedEntries
 
 MAX_ENTRIES = 20_000
 _BY_ACCOUNT, _BY_ORG = 0, 1
@@ -38,9 +36,9 @@ def _owners(entry: CachedView) -> tuple[str, str]:
     return entry.account_id, entry.org_id
 
 
-class ViewCache:
+class ViewCache(FollowingCache):
     def __init__(self) -> None:
-        self.epoch = 0
+        super().__init__()
         self._views = IndexedEntries[ViewId, CachedView]("view", _owners, 2, MAX_ENTRIES)
 
     def __len__(self) -> int:
@@ -53,20 +51,13 @@ class ViewCache:
         if epoch == self.epoch:
             self._views.put(view_id, entry)
 
-    def invalidate(self, keys: Iterable[str]) -> None:
-        """:class:`atlas_sa.changes.Follower`: an account's (``a:``) or view's (``v:``) key drops its views, an
-        organization's (``o:``) every view in it."""
-        self.epoch += 1
-        for key in keys:
-            if key == EVERYTHING:
-                self.clear()
-                return
-            kind, _, value = key.partition(":")
-            if kind in ("a", "v"):
-                self._views.drop_owned(_BY_ACCOUNT, value)
-            elif kind == "o":
-                self._views.drop_owned(_BY_ORG, value)
+    def drop_named(self, kind: str, value: str) -> None:
+        """An account's (``a:``) or view's (``v:``) key drops its views, an organization's (``o:``) every view
+        in it."""
+        if kind in ("a", "v"):
+            self._views.drop_owned(_BY_ACCOUNT, value)
+        elif kind == "o":
+            self._views.drop_owned(_BY_ORG, value)
 
-    def clear(self) -> None:
-        self.epoch += 1
+    def drop_all(self) -> None:
         self._views.clear()
