@@ -525,3 +525,6 @@ async def test_the_cli_bootstrap_records_as_the_cli(client: AtlasClient, databas
     assert recorded[1]["groupId"] == made["groupId"]
     assert recorded[2]["raw"]["clientId"] == made["clientId"]
     assert recorded[3]["raw"]["publicKey"] == made["publicKey"]
+    # ApiUserEventViewForOrg's targetPublicKey: only an API key's own event carries it.
+    assert recorded[3]["targetPublicKey"] == made["publicKey"]
+    assert not any("targetPublicKey" in event for event in recorded[:3])

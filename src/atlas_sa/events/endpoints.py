@@ -134,6 +134,10 @@ def event_schema(base: str, event: Event, path: str, *, include_raw: bool) -> di
     ):
         if value is not None:
             body[key] = value
+    # ApiUserEventViewForOrg: an API key's own events (API_KEY_*) name the key they concern, beside the key that
+    # acted (``publicKey``).
+    if event.event_type.startswith("API_KEY_") and "publicKey" in event.details:
+        body["targetPublicKey"] = event.details["publicKey"]
     if include_raw:
         body["raw"] = raw_schema(event)
     return body

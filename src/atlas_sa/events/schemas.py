@@ -40,6 +40,9 @@ class _EventView(ResponseModel):
     public_key: str | None = Field(default=None, alias="publicKey")
     raw: Raw | None = None
     remote_address: str | None = Field(default=None, alias="remoteAddress")
+    target_public_key: str | None = Field(
+        default=None, alias="targetPublicKey", description="Public part of the API key that this event targets."
+    )
     user_id: str | None = Field(default=None, alias="userId")
     username: str | None = None
 
