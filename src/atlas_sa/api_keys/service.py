@@ -38,6 +38,24 @@ def new_public_key() -> str:
     return "".join(secrets.choice(string.ascii_lowercase) for _ in range(PUBLIC_KEY_LENGTH))
 
 
+def is_public_key(value: str) -> bool:
+    """Whether ``value`` has the form :func:`new_public_key` makes (a seed's fixed public keys must)."""
+    return len(value) == PUBLIC_KEY_LENGTH and all(letter in string.ascii_lowercase for letter in value)
+
+
+def new_private_key() -> str:
+    return str(uuid.uuid4())
+
+
+def is_private_key(value: str) -> bool:
+    """Whether ``value`` is a UUID written as :func:`new_private_key` writes one (lowercase, hyphenated), the form
+    Atlas's private keys have (a seed's fixed private keys must)."""
+    try:
+        return str(uuid.UUID(value)) == value
+    except ValueError:
+        return False
+
+
 async def create_api_key(
     session: AsyncSession,
     keys: ServerKeys,
@@ -48,6 +66,7 @@ async def create_api_key(
     events: EventRecorder,
     *,
     fixed: tuple[str, str] | None = None,
+    key_id: str | None = None,
 ) -> tuple[str, str]:
     """A new API key of ``org_id`` with the given org roles; returns ``(public_key, private_key)``.
 
@@ -55,7 +74,8 @@ async def create_api_key(
     400 ``INVALID_ENUM_VALUE`` for a role that is not an org role, 400 ``INVALID_ATTRIBUTE`` for a description
     that is empty or longer than 250 characters. Never commits: the caller's unit of work does. Records
     ``API_KEY_CREATED``. ``fixed``: the ``(public_key, private_key)`` to store instead of new ones (a seed's,
-    :mod:`atlas_sa.onboarding.seed`, which checks their form and that the public key is free).
+    :mod:`atlas_sa.onboarding.seed`, which checks their form and that the public key is free); ``key_id``: the
+    24-hex id to store instead of a new one (a seed's too).
     """
     role_list = sorted(set(roles))
     if not role_list:
@@ -77,10 +97,10 @@ async def create_api_key(
                 break
         else:
             raise RuntimeError("could not draw an unused API public key")
-        private_key = str(uuid.uuid4())
+        private_key = new_private_key()
     now = clock.now()
     row = ApiKey(
-        id=new_object_id(now.timestamp()),
+        id=key_id or new_object_id(now.timestamp()),
         org_id=org_id,
         public_key=public_key,
         private_key_encrypted=keys.encrypt(private_key.encode(), context=API_KEY_CONTEXT),

@@ -225,11 +225,13 @@ def serve(
         # Checked before anything is written: a bad file leaves the database as it was, even uncreated.
         seeding = settings.seed, load_seed(settings, settings.seed)
     https = https_files(settings)
-    migrate(settings)
-    if seeding is not None:
-        from atlas_sa.cli.seed import apply_at_start  # noqa: PLC0415
+    if seeding is None:
+        migrate(settings)
+    else:
+        from atlas_sa.cli.seed import migrate_and_apply  # noqa: PLC0415
 
-        say(apply_at_start(settings, *seeding))
+        # Migrated there, so that a seed refused in a new SQLite file takes the file away with it.
+        say(migrate_and_apply(settings, *seeding))
     started = run_with_keys(settings, start_up(settings))
     sockets = [bind_socket(settings.host, settings.port)]
     if settings.metrics_port is not None:

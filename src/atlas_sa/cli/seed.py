@@ -3,20 +3,25 @@
 Exit codes: 0 done; 1 the database refused (an entry it holds otherwise, a master key that is not its own, an
 unreachable database; for ``reset`` without ``--seed``, a SQLite file that does not exist); 2 a bad seed file (one
 line per bad entry, naming it), bad settings, or a refusal of the production profile. Whatever fails, nothing is
-written: the reset and the seed are one transaction.
+written: the file is checked whole before the database is touched, the reset and the seed are one transaction, and
+a SQLite file the command made (with the development key made beside it) is removed again, so a failed first apply
+leaves no database, empty or half-migrated, that a second run would take for an existing one.
 """
 
 from __future__ import annotations
 
 import json
+import os
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from atlas_sa.cli.main import ConfigOption, DatabaseUrlOption, fail, load_key_settings, migrate, run_with_keys, safe_url
-from atlas_sa.kit.db import parse_database_url, sqlite_file_missing
+from atlas_sa.kit.db import parse_database_url, sqlite_file_missing, sqlite_path
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession
@@ -49,10 +54,11 @@ def register(main: typer.Typer) -> None:
 def load_seed(settings: Settings, path: Path) -> Seed:
     """The seed in ``path``, checked, and allowed by the profile; else the command ends with code 2."""
     # Here, not at the top: every start of `atlas-sa` registers these commands; only theirs pay for the features.
+    from atlas_sa.kit.clock import SystemClock  # noqa: PLC0415
     from atlas_sa.onboarding.seed_file import SeedFileError, read_seed  # noqa: PLC0415
 
     try:
-        seed = read_seed(path)
+        seed = read_seed(path, now=SystemClock().now(), environ=os.environ)
     except SeedFileError as exc:
         for line in exc.lines[:-1]:
             typer.echo(f"atlas-sa: error: {line}", err=True)
@@ -67,6 +73,29 @@ def load_seed(settings: Settings, path: Path) -> Seed:
     return seed
 
 
+@contextmanager
+def new_database_undone_on_failure(settings: Settings) -> Iterator[None]:
+    """Around the migrations and the seed of a command that may make the database: when it fails, the SQLite file it
+    made (and SQLite's ``-wal``, ``-shm``, ``-journal`` beside it) and the development key file it made are removed.
+    An existing database needs nothing of this: the seed is one transaction, and migrations are each one too."""
+    from atlas_sa.kit.crypto import key_file_path  # noqa: PLC0415 - see load_seed
+
+    path = sqlite_path(parse_database_url(settings.database_url))
+    if path is None or Path(path).exists():
+        yield
+        return
+    made = [Path(path + suffix) for suffix in ("", "-wal", "-shm", "-journal")]
+    if settings.secret_key is None and not (key := key_file_path(settings)).exists():
+        made.append(key)
+    try:
+        yield
+    except BaseException as exc:
+        if not (isinstance(exc, typer.Exit) and exc.exit_code == 0):
+            for file in made:
+                file.unlink(missing_ok=True)
+        raise
+
+
 def describe(created: Counter[str]) -> str:
     if not created:
         return "already applied, nothing changed"
@@ -74,9 +103,11 @@ def describe(created: Counter[str]) -> str:
     return "created " + ", ".join(line for kind, line in zip(_KINDS, made, strict=True) if created[kind])
 
 
-def apply_at_start(settings: Settings, path: Path, seed: Seed) -> str:
-    """``serve --seed``: apply ``seed`` (migrations done, before listening); the line to tell the user."""
-    return f"seed {path}: {describe(_run(settings, path, seed, reset_first=False))}"
+def migrate_and_apply(settings: Settings, path: Path, seed: Seed) -> str:
+    """``serve --seed``: migrate, then apply ``seed`` (before listening); the line to tell the user."""
+    with new_database_undone_on_failure(settings):
+        migrate(settings)
+        return f"seed {path}: {describe(_run(settings, path, seed, reset_first=False))}"
 
 
 def _run(settings: Settings, path: Path | None, seed: Seed | None, *, reset_first: bool) -> Counter[str]:
@@ -113,9 +144,10 @@ def seed_apply(
     """Create what the seed declares and the database lacks; a second run changes nothing."""
     settings = load_key_settings(config_file, database_url=database_url)
     seed = load_seed(settings, file)
-    migrate(settings)
+    with new_database_undone_on_failure(settings):
+        migrate(settings)
+        created = _run(settings, file, seed, reset_first=False)
     database = safe_url(settings.database_url)
-    created = _run(settings, file, seed, reset_first=False)
     _report(file, created, as_json, database, f"applied to {database}")
 
 
@@ -137,7 +169,8 @@ def reset_command(
     if seed is None and sqlite_file_missing(parse_database_url(settings.database_url)):
         # A mistyped path would otherwise make, and "empty", a new database and a key beside it.
         fail(f"no database at {safe_url(settings.database_url)} (atlas-sa db upgrade makes one)")
-    migrate(settings)
+    with new_database_undone_on_failure(settings):
+        migrate(settings)
+        created = _run(settings, seed_file, seed, reset_first=True)
     database = safe_url(settings.database_url)
-    created = _run(settings, seed_file, seed, reset_first=True)
     _report(seed_file, created, as_json, database, f"emptied {database}")

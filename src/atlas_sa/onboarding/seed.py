@@ -182,7 +182,7 @@ class _Applier:
         by_hash = {secret.secret_hash: secret for secret in stored}
         for k, secret in enumerate(seeded.secrets):
             where = f"{path}.secrets[{k}]"
-            found = by_hash.get(self.keys.hash_secret(secret.secret))
+            found = by_hash.get(self.keys.hash_secret(secret.value))
             if found is not None:
                 if secret.id is not None and secret.id != found.id:
                     raise _differs(f"{where}.id", "the secret's id", found.id, secret.id)
@@ -203,7 +203,7 @@ class _Applier:
                     "(the organization's maxServiceAccountSecretValidityInHours)",
                 )
             with _entry(where):
-                await self.accounts.add_given_secret(row, secret.secret, expires, secret_id=secret.id)
+                await self.accounts.add_given_secret(row, secret.value, expires, secret_id=secret.id)
             self.made["secrets"] += 1
 
     async def _assignments(self, path: str, row: ServiceAccount, seeded: SeedServiceAccount) -> None:
@@ -238,16 +238,20 @@ class _Applier:
                     seeded.roles,
                     seeded.description,
                     self.events,
-                    fixed=(seeded.public_key, seeded.private_key),
+                    fixed=(seeded.public_key, seeded.private_value),
+                    key_id=seeded.id,
                 )
                 self.made["apiKeys"] += 1
                 return
         if row.org_id != org.id:
             raise _differs(f"{path}.publicKey", "the organization", row.org_id, org.id)
         private = self.keys.decrypt(row.private_key_encrypted, context=API_KEY_CONTEXT).decode()
-        if not hmac.compare_digest(private, seeded.private_key):
+        if seeded.id is not None and row.id != seeded.id:
+            raise _differs(f"{path}.id", "the id", row.id, seeded.id)
+        if not hmac.compare_digest(private, seeded.private_value):
             # Neither key is shown: both are secrets.
-            raise SeedConflict(f"{path}.privateKey", "the database holds this public key with another private key")
+            field = "privateKeyEnv" if seeded.private_key_env is not None else "privateKey"
+            raise SeedConflict(f"{path}.{field}", "the database holds this public key with another private key")
         if row.description != seeded.description:
             raise _differs(f"{path}.description", "the description", row.description, seeded.description)
         if sorted(row.roles) != sorted(set(seeded.roles)):

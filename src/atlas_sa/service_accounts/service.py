@@ -22,6 +22,7 @@ Operations on the project path record the project's id with their events.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -57,6 +58,10 @@ MIN_SECRET_VALIDITY_HOURS = 8
 ROTATION_WINDOW = timedelta(days=7)
 SECRET_PREFIX = "mdb_sa_sk_"  # noqa: S105 - the public prefix of every secret, not a secret
 MASK_PREFIX = "mdb_sa_sk_..."
+# 30 random bytes, base64url: 40 characters after the prefix, as Atlas's secrets have.
+_SECRET_BYTES = 30
+SECRET_BODY_LENGTH = 40
+_SECRET_RE = re.compile(rf"^{SECRET_PREFIX}[A-Za-z0-9_-]{{{SECRET_BODY_LENGTH}}}$")
 PROJECT_MEMBER_ORG_ROLES = ["ORG_MEMBER"]
 _HOURS_FIELD = "secretExpiresAfterHours"
 # listOrgServiceAccounts' requirement, which its fast path (atlas_sa.service_accounts.fastlist) checks too.
@@ -108,6 +113,16 @@ class IssuedSecret:
 class _Secret(Protocol):
     @property
     def last_four(self) -> str: ...
+
+
+def new_secret_value() -> str:
+    """A new client secret in Atlas's form: ``mdb_sa_sk_`` and 40 base64url characters."""
+    return SECRET_PREFIX + token_urlsafe(_SECRET_BYTES)
+
+
+def is_secret_value(value: str) -> bool:
+    """Whether ``value`` has the form :func:`new_secret_value` makes (a seed's fixed secrets must)."""
+    return _SECRET_RE.match(value) is not None
 
 
 def masked_four(last_four: str) -> str:
@@ -244,8 +259,7 @@ class ServiceAccountService:
         return account, issued
 
     async def _issue_secret(self, account: ServiceAccount, hours: int, now: datetime) -> IssuedSecret:
-        # 30 random bytes, base64url: 40 characters after the prefix, as Atlas's secrets have.
-        value = SECRET_PREFIX + token_urlsafe(30)
+        value = new_secret_value()
         secret = ServiceAccountSecret(
             id=new_object_id(now.timestamp()),
             service_account_id=account.id,
