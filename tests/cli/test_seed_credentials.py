@@ -8,6 +8,7 @@ from pathlib import Path
 
 import httpx
 
+from atlas_sa.testing import atlas_sa_server
 from tests.cli.test_main import run
 from tests.cli.test_seed import KEY, PRODUCTION, dump
 from tests.support.client import accept
@@ -92,3 +93,17 @@ def test_production_refuses_credentials_from_the_environment_too(tmp_path: Path)
     assert refused.returncode == 2
     assert refused.stderr.startswith(f"atlas-sa: error: {keys_only}: orgs[0].apiKeys[0]: the production profile")
     assert sorted(path.name for path in tmp_path.iterdir()) == ["keys.toml", "seed.toml"]
+
+
+def test_the_testing_fixture_hands_over_credentials_from_the_environment(tmp_path: Path) -> None:
+    # It read only literal ones: the account's secret was the text "None", the API key's private key too.
+    seed = tmp_path / "seed.toml"
+    seed.write_text(SEED)
+    with atlas_sa_server(seed, env=VARIABLES) as atlas:
+        key = atlas.api_keys[0]
+        assert (atlas.account("ci-owner").client_secret, key.private_key) == tuple(VARIABLES.values())
+        bearer = {"Authorization": f"Bearer {atlas.token('ci-owner')}", **accept("2023-01-01")}
+        assert httpx.get(f"{atlas.base_url}/api/atlas/v2/orgs/{ORG_ID}", headers=bearer).status_code == 200
+        digest = httpx.DigestAuth(key.public_key, key.private_key)
+        answer = httpx.get(f"{atlas.base_url}/api/atlas/v2/orgs/{ORG_ID}", auth=digest, headers=accept("2023-01-01"))
+        assert answer.status_code == 200

@@ -122,7 +122,17 @@ def generated_seed(path: Path) -> Path:
     return path
 
 
-def _credentials(seed: Path) -> tuple[tuple[ServiceAccount, ...], tuple[ApiKey, ...], str | None, str | None]:
+def _given(entry: dict[str, Any], field: str, environment: Mapping[str, str]) -> str | None:
+    """A credential the seed gives in the file (``field``) or names a variable of the server's environment for
+    (``field + "Env"``)."""
+    if field in entry:
+        return str(entry[field])
+    return environment.get(str(entry.get(f"{field}Env")))
+
+
+def _credentials(
+    seed: Path, environment: Mapping[str, str]
+) -> tuple[tuple[ServiceAccount, ...], tuple[ApiKey, ...], str | None, str | None]:
     """What a test needs from the seed. Only read here: the server checks the file, and refuses it if bad."""
     try:
         data = tomllib.loads(seed.read_text(encoding="utf-8"))
@@ -134,14 +144,19 @@ def _credentials(seed: Path) -> tuple[tuple[ServiceAccount, ...], tuple[ApiKey, 
             name=str(account.get("name")),
             org_id=str(org.get("id")),
             client_id=str(account.get("clientId")),
-            client_secret=next((str(s.get("secret")) for s in account.get("secrets", [])), None),
+            client_secret=next((_given(s, "secret", environment) for s in account.get("secrets", [])), None),
             roles=tuple(account.get("roles", ())),
         )
         for org in orgs
         for account in org.get("serviceAccounts", [])
     )
     keys = tuple(
-        ApiKey(str(org.get("id")), str(key.get("publicKey")), str(key.get("privateKey")), tuple(key.get("roles", ())))
+        ApiKey(
+            str(org.get("id")),
+            str(key.get("publicKey")),
+            str(_given(key, "privateKey", environment)),
+            tuple(key.get("roles", ())),
+        )
         for org in orgs
         for key in org.get("apiKeys", [])
     )
@@ -190,7 +205,7 @@ def atlas_sa_server(
             )
         try:
             base_url = _wait_until_serving(process, log_file, timeout)
-            accounts, keys, org_id, group_id = _credentials(seed_path)
+            accounts, keys, org_id, group_id = _credentials(seed_path, environment)
             server = AtlasSA(
                 base_url=base_url,
                 database_url=url,
