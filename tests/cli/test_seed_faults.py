@@ -99,6 +99,8 @@ def test_every_file_fault_is_named_before_the_database_is_made(own_database: str
     assert result.returncode == 2, result.stderr
     assert [line.removeprefix(f"atlas-sa: error: {seed}: ") for line in result.stderr.splitlines()] == [
         "orgs[0].apiKeys[1].id: the same API key id as orgs[0].apiKeys[0].id",
+        "orgs[0].apiKeys[1].privateKey: the same private key as orgs[0].apiKeys[0].privateKey",
+        "orgs[0].apiKeys[2].privateKeyEnv: the same private key as orgs[0].apiKeys[0].privateKey",
         "orgs[0].serviceAccounts[2].secrets[0].secret: the same secret as orgs[0].serviceAccounts[0].secrets[1].secret",
         "orgs[0].serviceAccounts[2].secrets[1].secretEnv: the same secret as "
         "orgs[0].serviceAccounts[0].secrets[0].secret",

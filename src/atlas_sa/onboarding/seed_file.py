@@ -419,6 +419,10 @@ def _cross_checks(seed: Seed, now: datetime) -> Iterator[str]:
     )
     keys = [(f"{p}.apiKeys[{j}]", key) for p, org in orgs for j, key in enumerate(org.api_keys)]
     yield from _duplicates([(f"{p}.id", key.id) for p, key in keys if key.id], "API key id")
+    yield from _duplicates(
+        [(f"{p}.privateKey{'Env' if key.private_key_env else ''}", key.private_value) for p, key in keys],
+        "private key",
+    )
     secrets = [(f"{p}.secrets[{k}]", s) for p, _org, a in accounts for k, s in enumerate(a.secrets)]
     yield from _duplicates([(f"{p}.id", s.id) for p, s in secrets if s.id], "secret id")
     # Across accounts too: one value for two accounts means whoever has one has both, which Atlas never makes.
