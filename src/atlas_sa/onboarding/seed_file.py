@@ -55,6 +55,7 @@ from atlas_sa.access_lists.service import (
 )
 from atlas_sa.api_keys.service import is_private_key, is_public_key
 from atlas_sa.identity.roles import ORG_ROLES, PROJECT_ROLES
+from atlas_sa.kit.ids import CLIENT_ID_PREFIX, OBJECT_ID_RE
 from atlas_sa.kit.schemas import ATLAS_TEXT_PATTERN
 from atlas_sa.models import DEFAULT_MAX_SECRET_VALIDITY_HOURS
 from atlas_sa.org_settings.schemas import MAX_SECRET_VALIDITY_HOURS, MIN_SECRET_VALIDITY_HOURS
@@ -69,8 +70,8 @@ from atlas_sa.service_accounts.service import (
 )
 
 DEFAULT_DESCRIPTION = "Created by an atlas-sa seed"
-_OBJECT_ID_RE = re.compile(r"^[a-f0-9]{24}$")
-_CLIENT_ID_RE = re.compile(r"^mdb_sa_id_[a-f0-9]{24}$")
+# Lowercase, as this server makes them (kit.ids): the API reads client ids in either case, a seed fixes one form.
+_CLIENT_ID_RE = re.compile(rf"^{CLIENT_ID_PREFIX}{OBJECT_ID_RE.pattern.removeprefix('^')}")
 # POSIX's portable names: what every shell can export.
 _ENV_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
@@ -158,7 +159,7 @@ def _one_of(allowed: tuple[str, ...]) -> Any:
     return AfterValidator(check)
 
 
-ObjectId = Annotated[str, _matching(_OBJECT_ID_RE, "must be 24 lowercase hexadecimal digits (an ObjectId)")]
+ObjectId = Annotated[str, _matching(OBJECT_ID_RE, "must be 24 lowercase hexadecimal digits (an ObjectId)")]
 ClientId = Annotated[str, _matching(_CLIENT_ID_RE, "must be mdb_sa_id_ and 24 lowercase hexadecimal digits")]
 Secret = Annotated[str, AfterValidator(_check_secret)]
 SecretEnv = Annotated[str, _from_env(_check_secret)]
