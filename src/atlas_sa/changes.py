@@ -2,7 +2,10 @@
 commit, and on every other instance sharing the PostgreSQL when the commit's notification arrives.
 
 A change is named by keys (:func:`account_key` and its siblings); the caches that follow changes
-(:class:`~atlas_sa.auth.cache.AuthCaches`, :class:`~atlas_sa.service_accounts.views.ViewCache`) read them.
+(:class:`~atlas_sa.auth.cache.AuthCaches`, :class:`~atlas_sa.service_accounts.views.ViewCache`) read them, and so
+do the brute-force lockouts (:class:`~atlas_sa.auth.lockouts.Lockouts`), which the instances sharing a PostgreSQL
+tell each other as changes too (:func:`lockout_key`). This module is the one way a change reaches other processes:
+:func:`stage` (or the hooks below) in a unit of work, published at its commit.
 
 Naming does not depend on each service remembering to call it. SQLAlchemy session hooks see every change made
 through a session of this process:
@@ -95,6 +98,18 @@ def token_key(jti: str) -> str:
     return f"t:{jti}"
 
 
+# A lockout's kind of key (:func:`lockout_key`).
+LOCKOUT = "l:"
+
+
+def lockout_key(lockout: str) -> str:
+    """A brute-force failure bucket emptied, in its wire form (:meth:`atlas_sa.auth.lockouts.Lockout.encode`: the
+    bucket's key, level, time and refill rate). Unlike the others this key carries what changed, not only its name:
+    each instance's memory of the lockouts (``auth/lockouts.py``) learns it from the key rather than reading the
+    bucket's row again."""
+    return LOCKOUT + lockout
+
+
 def view_key(account_id: str) -> str:
     """Only what the account's ``getOrgServiceAccount`` answer shows that nothing else holds (a secret's
     ``lastUsedAt``, written by the mint batch)."""
@@ -103,7 +118,8 @@ def view_key(account_id: str) -> str:
 
 class Follower(Protocol):
     def invalidate(self, keys: Iterable[str]) -> None:
-        """Drop whatever depends on ``keys`` (:data:`EVERYTHING`: all)."""
+        """Drop whatever depends on ``keys`` (:data:`EVERYTHING`: all); a kind of key it holds nothing of, it
+        ignores."""
 
 
 # The followers of each connection pool, so the session hooks find what to invalidate locally. Every app of this

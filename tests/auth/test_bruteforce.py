@@ -16,9 +16,11 @@ import pytest
 from fastapi import FastAPI
 from sqlalchemy import event
 
+from atlas_sa import changes
 from atlas_sa.app import create_app
-from atlas_sa.auth.bruteforce import KNOWN_REFRESH_SECONDS, TOPIC, Lockout, Lockouts
+from atlas_sa.auth.bruteforce import KNOWN_REFRESH_SECONDS
 from atlas_sa.auth.core import AuthCore
+from atlas_sa.auth.lockouts import Lockout, Lockouts
 from atlas_sa.kit.clock import FrozenClock
 from atlas_sa.kit.db import Database
 from atlas_sa.kit.state import AppState
@@ -268,12 +270,13 @@ async def test_announcements_from_elsewhere(
     await serving(app)
     state = state_of(app)
     made = await connect(app, HOME).bootstrap()
-    state.bus.emit_local(TOPIC, "not a lockout")
-    state.bus.emit_local(TOPIC, "bf:oauth:address:192.0.2.1 0.5 nan 0.1")
+    state.bus.emit_local(changes.TOPIC, changes.lockout_key("not a lockout"))
+    state.bus.emit_local(changes.TOPIC, changes.lockout_key("bf:oauth:address:192.0.2.1 0.5 nan 0.1"))
     assert (await token(connect(app, "192.0.2.1"), made.client_id, made.client_secret)).status_code == 200
     # An address bucket emptied elsewhere a minute ago, refilling one token every 90 s: 30 s to go.
     now = clock.now().timestamp()
-    state.bus.emit_local(TOPIC, Lockout(0.0, now - 60, 1 / 90).encode("bf:oauth:address:192.0.2.1"))
+    lockout = Lockout(0.0, now - 60, 1 / 90).encode("bf:oauth:address:192.0.2.1")
+    state.bus.emit_local(changes.TOPIC, changes.lockout_key(lockout))
     locked = await token(connect(app, "192.0.2.1"), made.client_id, made.client_secret)
     assert_locked(locked, 30)
     assert locked.headers["Retry-After"] == "30"

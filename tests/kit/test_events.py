@@ -4,64 +4,70 @@ notifications, or SQLite's change log."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterable
 
 import pytest
 from sqlalchemy import delete, insert
 
+from atlas_sa import changes
 from atlas_sa.kit.db import Database
 from atlas_sa.kit.events import ALL, InvalidationBus, origin
 from atlas_sa.models import ChangeLogEntry
 
 
-async def test_local_subscribers_run_after_commit_only(db: Database) -> None:
-    bus = InvalidationBus(db)
-    seen: list[str] = []
-    bus.subscribe("principal", seen.append)
+class Followed:
+    """A follower of the changes (:func:`atlas_sa.changes.follow`) that keeps what it was told."""
+
+    def __init__(self) -> None:
+        self.keys: list[str] = []
+        self.arrived = asyncio.Event()
+
+    def invalidate(self, keys: Iterable[str]) -> None:
+        self.keys.extend(sorted(keys))
+        self.arrived.set()
+
+
+async def test_local_followers_hear_after_commit_only(db: Database) -> None:
+    followed = Followed()
+    changes.follow(InvalidationBus(db), followed)
     async with db.unit_of_work() as session:
-        await bus.stage(session, "principal", "mdb_sa_id_1")
-        assert seen == [], "nothing is invalidated before the commit"
-    assert seen == ["mdb_sa_id_1"]
+        changes.stage(session, [changes.account_key("1")])
+        assert followed.keys == [], "nothing is invalidated before the commit"
+    assert followed.keys == ["a:1"]
 
 
 async def test_rollback_invalidates_nothing(db: Database) -> None:
-    bus = InvalidationBus(db)
-    seen: list[str] = []
-    bus.subscribe("principal", seen.append)
+    followed = Followed()
+    changes.follow(InvalidationBus(db), followed)
 
     async def failing_change() -> None:
         async with db.unit_of_work() as session:
-            await bus.stage(session, "principal", "x")
+            changes.stage(session, [changes.account_key("x")])
             raise RuntimeError
 
     with pytest.raises(RuntimeError):
         await failing_change()
     async with db.unit_of_work():
         pass
-    assert seen == []
+    assert followed.keys == []
 
 
 async def test_across_instances(postgresql_url: str) -> None:
     first, second = Database(postgresql_url), Database(postgresql_url)
-    bus_a, bus_b = InvalidationBus(first), InvalidationBus(second)
-    received: list[str] = []
-    arrived = asyncio.Event()
-
-    def on_change(key: str) -> None:
-        received.append(key)
-        if key != ALL:
-            arrived.set()
-
-    bus_b.subscribe("principal", on_change)
-    await bus_b.start()
+    bus = InvalidationBus(second)
+    followed = Followed()
+    changes.follow(bus, followed)
+    await bus.start()
     try:
-        await asyncio.wait_for(bus_b.connected.wait(), 5)
-        assert received == [ALL], "a fresh listener starts from empty caches"
+        await asyncio.wait_for(bus.connected.wait(), 5)
+        assert followed.keys == [ALL], "a fresh listener starts from empty caches"
+        followed.arrived.clear()
         async with first.unit_of_work() as session:
-            await bus_a.stage(session, "principal", "mdb_sa_id_2")
-        await asyncio.wait_for(arrived.wait(), 1.0)
-        assert received == [ALL, "mdb_sa_id_2"]
+            changes.stage(session, [changes.account_key("2")])
+        await asyncio.wait_for(followed.arrived.wait(), 1.0)
+        assert followed.keys == [ALL, "a:2"]
     finally:
-        await bus_b.stop()
+        await bus.stop()
         await first.dispose()
         await second.dispose()
 

@@ -1,21 +1,22 @@
-"""Cache invalidation, in this process and across every process sharing the database.
+"""Cache invalidation across every process sharing the database: the receiving side of :mod:`atlas_sa.changes`.
 
-A service that changes something others may cache calls :meth:`InvalidationBus.stage` inside its unit of work.
-Nothing is invalidated before the transaction commits (a reader in between would re-cache the old row): local
-subscribers run from SQLAlchemy's ``after_commit`` hook, and on PostgreSQL the same change is announced with
-``pg_notify``, which the database delivers to every listening instance only at commit. Each instance runs one
-``LISTEN`` connection; when it reconnects after losing it, everything is invalidated, since notifications sent
-meanwhile are lost.
+Whatever others may hold in memory (a cached row, a lockout) changes through a unit of work, and
+:mod:`atlas_sa.changes`, the one place that stages and publishes changes, names it: after the commit it tells this
+process's followers at once, and announces it to other processes in the same transaction, so that nothing is
+invalidated before the commit (a reader in between would re-cache the old row) and nothing after a rollback. This
+bus hears those announcements and hands them to its subscribers (:meth:`InvalidationBus.subscribe`, by topic).
 
-Changes to rows are not staged here one by one: :mod:`atlas_sa.changes` names what each commit changed and publishes
-it on this channel under its own topic, in one notification per commit; followers of it hear them through this bus.
+On PostgreSQL the announcement is a ``pg_notify``, which the database delivers to every listening instance only at
+commit. Each instance runs one ``LISTEN`` connection; when it reconnects after losing it, everything is invalidated,
+since notifications sent meanwhile are lost.
 
 On a SQLite file nothing can be pushed to another process, so :mod:`atlas_sa.changes` appends each commit's keys to
 the ``change_log`` table in the same transaction, and the serving process's bus polls it (:data:`POLL_SECONDS`) on a
 connection of its own: ``PRAGMA data_version`` says whether any other connection committed since the last look (a
 few microseconds, no lock in WAL mode); only then are the rows past the last one seen read, and those committed
-through this process's own pool skipped: the session hooks applied them at commit. Topics staged here
-(:meth:`InvalidationBus.stage`, the lockouts) stay in the process on SQLite, whose one serving process keeps them.
+through this process's own pool skipped: the session hooks applied them at commit. The log keeps its newest entries
+only; ids are given one by one in commit order and never reused (``AUTOINCREMENT``), so a poller whose next row is
+not the one after the last it saw knows that rows it never read were pruned, and drops everything.
 """
 
 from __future__ import annotations
@@ -31,9 +32,6 @@ from collections.abc import Callable
 from typing import Any
 
 import psycopg
-from sqlalchemy import event, func, select
-from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import Session
 
 from atlas_sa.kit.db import Database, sqlite_path
 
@@ -41,7 +39,6 @@ log = logging.getLogger("atlas_sa.events")
 
 CHANNEL = "atlas_sa_invalidate"
 ALL = "*"
-_STAGED = "atlas_sa.invalidations"
 
 Handler = Callable[[str], None]
 
@@ -65,7 +62,6 @@ def origin(pool: Any) -> str:
 class InvalidationBus:
     def __init__(self, db: Database) -> None:
         self.db = db
-        self.instance = secrets.token_hex(6)
         self._handlers: dict[str, list[Handler]] = defaultdict(list)
         self._listener: asyncio.Task[None] | None = None
         self.connected = asyncio.Event()
@@ -81,13 +77,6 @@ class InvalidationBus:
     def emit_everything(self) -> None:
         for topic in list(self._handlers):
             self.emit_local(topic, ALL)
-
-    async def stage(self, session: AsyncSession, topic: str, key: str) -> None:
-        """Invalidate ``topic``/``key`` everywhere once ``session`` commits."""
-        session.sync_session.info.setdefault(_STAGED, []).append((topic, key))
-        session.sync_session.info["atlas_sa.bus"] = self
-        if not self.db.is_sqlite:
-            await session.execute(select(func.pg_notify(CHANNEL, f"{self.instance}|{topic}|{key}")))
 
     # --- across processes ---------------------------------------------------------------------------------------
 
@@ -180,20 +169,8 @@ class InvalidationBus:
             last = rows[-1][0]
 
     def _dispatch(self, payload: str) -> None:
-        origin, _, rest = payload.partition("|")
-        topic, _, key = rest.partition("|")
-        if origin != self.instance:
-            self.emit_local(topic, key)
-
-
-@event.listens_for(Session, "after_commit")
-def _after_commit(session: Session) -> None:
-    staged: list[tuple[str, str]] = session.info.pop(_STAGED, [])
-    bus: Any = session.info.get("atlas_sa.bus")
-    for topic, key in staged:
-        bus.emit_local(topic, key)
-
-
-@event.listens_for(Session, "after_rollback")
-def _after_rollback(session: Session) -> None:
-    session.info.pop(_STAGED, None)
+        # ``origin|topic|keys``: every notification is applied, this instance's own too (applying twice is
+        # harmless; the origin field is kept so that instances of the previous release still read the payload).
+        _origin, _, rest = payload.partition("|")
+        topic, _, keys = rest.partition("|")
+        self.emit_local(topic, keys)
