@@ -38,7 +38,7 @@ from collections.abc import Iterable
 from itertools import chain
 from typing import Any, Protocol
 
-from sqlalchemy import Engine, delete, event, func, insert, select
+from sqlalchemy import Engine, bindparam, delete, event, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import ORMExecuteState, Session, UOWTransaction
 
@@ -63,11 +63,15 @@ _HOT = "atlas_sa.changes.hot"
 _ORIGIN = "-"
 _NOTIFY_BYTES = 7000  # PostgreSQL's payload limit is 8000 bytes
 # The change log keeps its newest entries only: a server polls it several times a second, and one that fell further
-# behind finds the gap and drops everything (kit/events.py).
-_LOG_KEEP = 1000
+# behind finds the gap and drops everything (kit/events.py). It is pruned by the commit whose entry's id is a multiple
+# of LOG_PRUNE_EVERY (ids are given one by one in commit order, whichever process commits), of every entry more than
+# LOG_KEEP older: one DELETE every hundred logged commits rather than one per commit, and the log holds between
+# LOG_KEEP and LOG_KEEP + LOG_PRUNE_EVERY entries.
+LOG_KEEP = 1000
+LOG_PRUNE_EVERY = 100
 _LOG = ChangeLogEntry.metadata.tables[ChangeLogEntry.__tablename__]
 _APPEND = insert(_LOG)
-_PRUNE = delete(_LOG).where(_LOG.c.id <= select(func.max(_LOG.c.id) - _LOG_KEEP).scalar_subquery())
+_PRUNE = delete(_LOG).where(_LOG.c.id <= bindparam("last"))
 _WATCHED_TABLES = frozenset(
     model.__tablename__
     for model in (
@@ -213,8 +217,12 @@ def _before_commit(session: Session) -> None:
         if logged:
             # In the commit's own transaction, like the notification: a rollback leaves no entry.
             keys = EVERYTHING if EVERYTHING in logged else ",".join(sorted(logged))
-            session.execute(_APPEND, {"origin": origin(_pool(session)), "topic": TOPIC, "keys": keys})
-            session.execute(_PRUNE)
+            # On the session's connection: no ORM statement, nothing for the session's hooks to look at.
+            connection = session.connection()
+            row = {"origin": origin(_pool(session)), "topic": TOPIC, "keys": keys}
+            entry_id = connection.execute(_APPEND, row).lastrowid
+            if entry_id % LOG_PRUNE_EVERY == 0:
+                connection.execute(_PRUNE, {"last": entry_id - LOG_KEEP})
         return
     published = logged | info.get(_HOT, set())
     if not published or dialect != "postgresql":

@@ -5,13 +5,17 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
 
 import pytest
-from sqlalchemy import delete, insert
+from sqlalchemy import create_engine, delete, event, insert
+from sqlalchemy.orm import Session
 
 from atlas_sa import changes
 from atlas_sa.kit.db import Database
 from atlas_sa.kit.events import ALL, InvalidationBus, origin
+from atlas_sa.migrations import upgrade
 from atlas_sa.models import ChangeLogEntry
 
 
@@ -119,3 +123,59 @@ async def test_a_sqlite_bus_reads_other_connections_entries_in_the_change_log(sq
         await bus.stop()
         await served.dispose()
         await other.dispose()
+
+
+def fall_behind(url: str, names: Iterable[str]) -> None:
+    """Commit a change naming each of ``names``, one commit each, through the session hooks of a synchronous pool
+    (another process, as far as the poller can tell). Synchronous, so the event loop, and the poller with it, waits
+    until the last has committed: a poller fallen behind by that many entries."""
+    engine = create_engine(url)
+
+    @event.listens_for(engine, "connect")
+    def _fast(connection: Any, _record: Any) -> None:
+        # Durability is not what this tests: no fsync at each of these commits.
+        connection.execute("PRAGMA synchronous=OFF")
+
+    try:
+        with Session(engine) as session:
+            for name in names:
+                changes.stage(session, [changes.account_key(name)])
+                session.commit()
+    finally:
+        engine.dispose()
+
+
+async def test_a_poller_behind_hears_every_change_the_log_keeps_and_everything_once_it_lost_some(
+    tmp_path: Path,
+) -> None:
+    """The change log is pruned as it grows (:data:`atlas_sa.changes.LOG_KEEP` entries kept), and a poller that fell
+    behind by more than that (its event loop busy) has lost entries: it must drop everything, never apply what is
+    left as if it were all, even when the log was empty when it started. Behind by no more than that, it hears each
+    change, without dropping everything."""
+    url = f"sqlite:///{tmp_path / 'log.db'}"
+    upgrade(url)
+    served = Database(url)
+    bus = InvalidationBus(served)
+    followed = Followed()
+    changes.follow(bus, followed)
+
+    async def heard() -> list[str]:
+        await asyncio.wait_for(followed.arrived.wait(), 2.0)
+        # One poll reads and delivers every entry past its position at once.
+        keys, followed.keys = followed.keys, []
+        followed.arrived.clear()
+        return keys
+
+    await bus.start()
+    try:
+        assert await heard() == [ALL], "a fresh poller starts from empty caches (here from an empty log)"
+        lost = changes.LOG_KEEP + changes.LOG_PRUNE_EVERY
+        fall_behind(url, (f"lost{n}" for n in range(lost)))
+        assert await heard() == [ALL], "entries it never read were pruned: what they named is unknown"
+        # Now at an id where the log is pruned: behind by exactly what the log keeps, it loses nothing.
+        assert lost % changes.LOG_PRUNE_EVERY == 0
+        fall_behind(url, (f"kept{n:04}" for n in range(changes.LOG_KEEP)))
+        assert await heard() == [f"a:kept{n:04}" for n in range(changes.LOG_KEEP)]
+    finally:
+        await bus.stop()
+        await served.dispose()
