@@ -23,34 +23,14 @@ import tempfile
 import time
 from pathlib import Path
 
-import httpx
-
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from tests.support.client import basic
 from tests.support.databases import create_postgres_database, drop_postgres_database
 
-from atlas_sa.app import create_app
-from atlas_sa.migrations import upgrade
-from atlas_sa.settings import Settings
-from bench.seed import seed
-
-MASTER_KEY = "bench-master-key-" + "0123456789abcdef"
-ACCEPT = "application/vnd.atlas.2025-03-12+json"
+from bench.inprocess import seeded_client
 
 
 async def measure(database_url: str, count: int, rounds: int, requests: int, profile: str | None) -> None:
-    upgrade(database_url)
-    credential = seed(database_url, count, MASTER_KEY)
-    settings = Settings(database_url=database_url, secret_key=MASTER_KEY, access_log=False, rate_limits_enabled=False)
-    app = create_app(settings)
-    transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://bench.test", headers={"Accept": ACCEPT}) as c:
-        token = await c.post(
-            "/api/oauth/token",
-            data={"grant_type": "client_credentials"},
-            headers=basic(credential["clientId"], credential["clientSecret"]),
-        )
-        c.headers["Authorization"] = "Bearer " + token.json()["access_token"]
+    async with seeded_client(database_url, count) as (c, credential):
         paths = {
             "org": f"/api/atlas/v2/orgs/{credential['orgId']}/serviceAccounts?itemsPerPage=100",
             "project": f"/api/atlas/v2/groups/{credential['groupId']}/serviceAccounts?itemsPerPage=100",

@@ -17,83 +17,57 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
 import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
-import httpx
-
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from tests.support.client import basic
-
 from atlas_sa import changes
-from atlas_sa.app import create_app
 from atlas_sa.kit.db import Database
 from atlas_sa.migrations import upgrade
-from atlas_sa.settings import Settings
-from bench.seed import seed
-
-MASTER_KEY = "bench-master-key-" + "0123456789abcdef"
-ACCEPT = "application/vnd.atlas.2025-03-12+json"
+from bench.inprocess import seeded_client
 
 
 async def measure(database_url: str, rounds: int, requests: int) -> list[float]:
-    upgrade(database_url)
-    credential = seed(database_url, 1, MASTER_KEY)
-    settings = Settings(database_url=database_url, secret_key=MASTER_KEY, access_log=False, rate_limits_enabled=False)
-    app = create_app(settings)
-    transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://bench.test", headers={"Accept": ACCEPT}) as c:
-        token = await c.post(
-            "/api/oauth/token",
-            data={"grant_type": "client_credentials"},
-            headers=basic(credential["clientId"], credential["clientSecret"]),
-        )
-        c.headers["Authorization"] = "Bearer " + token.json()["access_token"]
+    async with seeded_client(database_url, 1) as (c, credential):
         path = f"/api/atlas/v2/orgs/{credential['orgId']}/serviceAccounts/{credential['clientId']}"
-        serial = 0
 
-        async def write() -> None:
-            nonlocal serial
-            serial += 1
+        async def write(serial: int) -> None:
             answer = await c.patch(path, json={"description": f"benchmark account {serial}"})
             assert answer.status_code == 200, answer.text
 
-        for _ in range(50):  # warm-up, and past the first pruning of a fresh log
-            await write()
-        samples = []
-        for _ in range(rounds):
-            start = time.process_time()
-            for _ in range(requests):
-                await write()
-            samples.append((time.process_time() - start) * 1000 / requests)
-    return samples
+        return await timed(write, 50, rounds, requests)
 
 
 async def measure_direct(database_url: str, rounds: int, requests: int) -> list[float]:
     upgrade(database_url)
     db = Database(database_url)
-    serial = 0
 
-    async def write() -> None:
-        nonlocal serial
-        serial += 1
+    async def write(serial: int) -> None:
         async with db.unit_of_work() as session:
             changes.stage(session, [changes.account_key(str(serial))])
 
     try:
-        for _ in range(1100):  # a log as full as it stays
-            await write()
-        samples = []
-        for _ in range(rounds):
-            start = time.process_time()
-            for _ in range(requests):
-                await write()
-            samples.append((time.process_time() - start) * 1000 / requests)
+        return await timed(write, 1100, rounds, requests)  # warmed up to a log as full as it stays
     finally:
         await db.dispose()
+
+
+async def timed(write: Callable[[int], Awaitable[None]], warm_up: int, rounds: int, requests: int) -> list[float]:
+    """CPU ms per ``write`` (given a serial number), per round, after ``warm_up`` writes."""
+    serials = itertools.count()
+    for _ in range(warm_up):
+        await write(next(serials))
+    samples = []
+    for _ in range(rounds):
+        start = time.process_time()
+        for _ in range(requests):
+            await write(next(serials))
+        samples.append((time.process_time() - start) * 1000 / requests)
     return samples
 
 
