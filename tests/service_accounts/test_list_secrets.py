@@ -14,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
 import pytest
 from sqlalchemy import update
 
@@ -152,13 +153,8 @@ async def test_list_pages_carry_exactly_their_own_accounts_secrets(orgs: tuple[O
 
 
 def _by_account(listed: ListedPage) -> dict[str, list[str]]:
-    """The rows of a listed page as client id → secret ids, in their order."""
-    found: dict[str, list[str]] = {}
-    for row in listed.rows:
-        secrets = found.setdefault(str(row[0]), [])
-        if row[6] is not None:
-            secrets.append(row[6])
-    return found
+    """A listed page's accounts as client id → secret ids, in their order."""
+    return {a["clientId"]: [s["id"] for s in a["secrets"]] for a in orjson.loads(listed.results)}
 
 
 async def test_the_repository_answers_for_the_page_and_its_scope_only(orgs: tuple[Org, Org], db: Database) -> None:
@@ -181,4 +177,4 @@ async def test_the_repository_answers_for_the_page_and_its_scope_only(orgs: tupl
         # An organization or project that does not exist: no rows, and no organization to authorize against.
         for page_in in (repository.page_in_org, repository.page_in_project):
             listed = await page_in(new_object_id(), PageRequest(), include_system_managed=True)
-            assert listed == ListedPage(None, 0, ())
+            assert listed == ListedPage(None, 0, "[]")

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
+import orjson
 from fastapi import Query
 from pydantic import BaseModel
 from starlette.requests import Request
@@ -125,12 +126,14 @@ def page_links(request: Request, page: PageRequest, total: int) -> list[dict[str
 def paginated(
     request: Request,
     page: PageRequest,
-    results: Sequence[BaseModel | dict[str, Any]],
+    results: Sequence[BaseModel | dict[str, Any]] | orjson.Fragment,
     total: int,
 ) -> dict[str, Any]:
+    """A list page's body; ``results`` may be the page's items already written as JSON text
+    (:func:`~atlas_sa.kit.rendering.json_text`)."""
     body: dict[str, Any] = {
         "links": page_links(request, page, total),
-        "results": [to_jsonable(item) for item in results],
+        "results": results if isinstance(results, orjson.Fragment) else [to_jsonable(item) for item in results],
     }
     if page.include_count:
         body["totalCount"] = total

@@ -7,7 +7,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -21,7 +20,7 @@ from starlette.responses import Response
 from atlas_sa.audit.dependencies import Recorder
 from atlas_sa.identity.caller import Caller
 from atlas_sa.kit.pagination import PageRequest, paginated, paging
-from atlas_sa.kit.rendering import created, no_content, ok, to_jsonable
+from atlas_sa.kit.rendering import created, json_text, no_content, ok, to_jsonable
 from atlas_sa.kit.routing import atlas_router, request_session
 from atlas_sa.kit.state import app_state
 from atlas_sa.models import ServiceAccountSecret as SecretRow
@@ -30,7 +29,7 @@ from atlas_sa.orgs.service import OrgService
 from atlas_sa.projects.repository import ProjectRepository
 from atlas_sa.projects.service import ProjectService
 from atlas_sa.service_accounts.fastpath import remember
-from atlas_sa.service_accounts.repository import ListedRow, ServiceAccountRepository
+from atlas_sa.service_accounts.repository import ListedPage, ServiceAccountRepository
 from atlas_sa.service_accounts.schemas import (
     GroupServiceAccount,
     GroupServiceAccountRequest,
@@ -53,7 +52,6 @@ from atlas_sa.service_accounts.service import (
     NewAccount,
     ServiceAccountService,
     masked,
-    masked_four,
 )
 
 SA_VERSION = "2024-08-05"
@@ -173,39 +171,17 @@ def group_account_schema(view: AccountView) -> dict[str, object]:
     return _account_fields(view)
 
 
-def listed_accounts(rows: Sequence[ListedRow]) -> list[dict[str, Any]]:
-    """A list page's accounts, as :func:`org_account_schema` and :func:`group_account_schema` render them (the
-    rows are in account then secret id order, an account's secrets on consecutive rows). Straight from the
-    statement's columns: its timestamps are already the API's text and its roles JSON text."""
-    accounts: list[dict[str, Any]] = []
-    secrets: list[dict[str, object]] = []
-    last = None
-    for row in rows:
-        client_id, created_at, description, name, roles, system_managed, secret_id = row[:7]
-        if client_id != last:
-            last, secrets = client_id, []
-            accounts.append(
-                {
-                    "clientId": client_id,
-                    "createdAt": created_at,
-                    "description": description,
-                    "name": name,
-                    "roles": orjson.loads(roles),
-                    "secrets": secrets,
-                    "systemManaged": bool(system_managed),
-                }
-            )
-        if secret_id is not None:
-            fields: dict[str, object] = {
-                "createdAt": row[7],
-                "expiresAt": row[8],
-                "id": secret_id,
-                "maskedSecretValue": masked_four(row[10]),
-            }
-            if row[9] is not None:
-                fields["lastUsedAt"] = row[9]
-            secrets.append(fields)
+def listed_accounts(listed: ListedPage) -> list[dict[str, Any]]:
+    """A list page's accounts as data, as :func:`listed_page` writes them (the command line's tables and ``--json``)."""
+    accounts: list[dict[str, Any]] = orjson.loads(listed.results)
     return accounts
+
+
+def listed_page(request: Request, page: PageRequest, listed: ListedPage) -> dict[str, Any]:
+    """A list page's body (organization or project): its results are the statement's JSON text, which writes each
+    account as :func:`org_account_schema` and :func:`group_account_schema` render one (the repository's
+    ``_listing``), spliced in unparsed."""
+    return paginated(request, page, json_text(listed.results), listed.total)
 
 
 def new_account(body: OrgServiceAccountRequest | GroupServiceAccountRequest) -> NewAccount:
@@ -242,7 +218,7 @@ async def list_org_service_accounts(
     include_system_managed: IncludeSystemManaged = False,
 ) -> Response:
     listed = await accounts.list_for_org(caller, orgId, page, include_system_managed=include_system_managed)
-    return ok(paginated(request, page, listed_accounts(listed.rows), listed.total))
+    return ok(listed_page(request, page, listed))
 
 
 @router.post(ORG_ACCOUNTS, operation_id="createOrgServiceAccount", status_code=201, response_model=OrgServiceAccount)
@@ -347,7 +323,7 @@ async def list_group_service_accounts(
     include_system_managed: IncludeSystemManaged = False,
 ) -> Response:
     listed = await accounts.list_for_project(caller, groupId, page, include_system_managed=include_system_managed)
-    return ok(paginated(request, page, listed_accounts(listed.rows), listed.total))
+    return ok(listed_page(request, page, listed))
 
 
 @router.post(

@@ -40,10 +40,9 @@ from atlas_sa.kit.pagination import (
     MAX_ITEMS_PER_PAGE,
     PageRequest,
     first_page_for_zero,
-    paginated,
 )
 from atlas_sa.kit.rendering import ok
-from atlas_sa.service_accounts.endpoints import listed_accounts
+from atlas_sa.service_accounts.endpoints import listed_page
 from atlas_sa.service_accounts.repository import ServiceAccountRepository
 from atlas_sa.service_accounts.service import LIST_ORG_REQUIREMENT
 
@@ -99,7 +98,7 @@ def list_route(versions: tuple[str, ...], template: str, authenticator: Authenti
         if listed.org_id is None:
             return False
         fmt.version = version
-        response = ok(paginated(Request(scope), page, listed_accounts(listed.rows), listed.total))
+        response = ok(listed_page(Request(scope), page, listed))
         # Where the route adds them (atlas_sa.kit.routing): after the response's own headers.
         response.raw_headers.extend(limited)
         await response(scope, receive, send)

@@ -13,13 +13,16 @@ from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import Any, NamedTuple
 
-from sqlalchemy import ScalarSelect, Select, Text, bindparam, cast, delete, func, select, true, update
+from sqlalchemy import ColumnElement, ScalarSelect, Select, bindparam, delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.base import ReadOnlyColumnCollection
+from sqlalchemy.sql.elements import KeyedColumnElement
 
 from atlas_sa.changes import account_key, client_key, naming
 from atlas_sa.kit.db import fetch_rows
 from atlas_sa.kit.pagination import PageRequest
+from atlas_sa.kit.sqljson import concat, json_array, json_bool, json_object, json_string, json_strings, sql_text
 from atlas_sa.models import (
     AccessListEntry,
     Organization,
@@ -30,23 +33,14 @@ from atlas_sa.models import (
     iso_utc,
 )
 
-# One row of a list page: an account and one of its secrets (NULLs for an account without any), then the scope's
-# organization and the list's total, which every row carries. Timestamps come as the API writes them (iso_utc).
-ListedRow = tuple[
-    str | None,  # client id; NULL in the one row of an empty page
-    str,  # created at
-    str,  # description
-    str,  # name
-    str,  # roles in the listing path (organization or project), as JSON text
-    bool | int,  # system managed (SQLite's 0 or 1)
-    str | None,  # secret id; the secret's other columns are NULL with it
-    str,  # secret created at
-    str,  # secret expires at
-    str | None,  # secret last used at
-    str,  # secret's last four characters
-    str | None,  # the organization of the path's organization or project; NULL when it does not exist
-    int,  # how many accounts the list holds
-]
+# What a secret shows of itself: the public prefix and its last four characters (:func:`masked_four`; the list page's
+# statement writes the same in SQL).
+MASK_PREFIX = "mdb_sa_sk_..."
+
+
+def masked_four(last_four: str) -> str:
+    """A secret's ``maskedSecretValue``."""
+    return MASK_PREFIX + last_four
 
 
 _AnySelect = Select[*tuple[Any, ...]]
@@ -54,50 +48,65 @@ _AnySelect = Select[*tuple[Any, ...]]
 
 class ListedPage(NamedTuple):
     """A list page as one statement read it: the path's organization (``None``: no such organization or
-    project), the list's total, and the page's rows in account then secret id order (:data:`ListedRow`)."""
+    project), the list's total, and the page's ``results`` as the API writes them (JSON text, ``[]`` for none)."""
 
     org_id: str | None
     total: int
-    rows: Sequence[ListedRow]
+    results: str
+
+
+def _timestamp(column: ColumnElement[datetime | None]) -> ColumnElement[str]:
+    return concat(sql_text('"'), iso_utc(column), sql_text('"'))
+
+
+def _secret_json(secret: ReadOnlyColumnCollection[str, KeyedColumnElement[Any]]) -> ColumnElement[str]:
+    """A secret as ``secret_schema`` (endpoints.py) renders it: masked, ``lastUsedAt`` only once used."""
+    return json_object(
+        {
+            "createdAt": _timestamp(secret.created_at),
+            "expiresAt": _timestamp(secret.expires_at),
+            "id": json_string(secret.id),
+            "lastUsedAt": _timestamp(secret.last_used_at),
+            "maskedSecretValue": json_string(concat(sql_text(MASK_PREFIX), secret.last_four)),
+        },
+        optional={"lastUsedAt"},
+    )
 
 
 def _listing(scope_org: ScalarSelect[str], accounts: _AnySelect) -> _AnySelect:
     """The one statement of a list page (organization or project path): ``accounts`` are the list's accounts
     with a ``roles`` column; ``scope_org`` the organization of the path, to tell an absent one from an empty list.
 
-    A one-row head (the scope's organization and the list's total, each an uncorrelated subquery evaluated once)
-    left-joined to the page, left-joined to its secrets: one round trip per page, from one snapshot, whatever the
-    page holds (one row when it is empty or past the end). The page is a LIMIT/OFFSET subquery in id order, read
-    through the (organization, id) or (project, account) index; each account's secrets by their account index
-    (EXPLAIN on 100,000 accounts: docs/performance.md). The statement is the same for every page (its values are
-    parameters), so SQLAlchemy's compiled cache and psycopg's prepared statements apply. Rows are plain columns:
-    timestamps formatted by the database (``iso_utc``), roles left as JSON text, no ORM entities.
+    One row: the scope's organization, the list's total and the page's ``results``, each an uncorrelated subquery
+    evaluated once, from one snapshot, whatever the page holds. The page is a LIMIT/OFFSET subquery in id order,
+    read through the (organization, id) or (project, account) index; each account's secrets by their account index
+    (EXPLAIN on 100,000 accounts: docs/performance.md). The database writes the results as the API's JSON writer
+    would (:mod:`atlas_sa.kit.sqljson`): accounts and secrets as ``org_account_schema`` and ``secret_schema``
+    (endpoints.py) render them, keys sorted, timestamps as ``iso_utc`` writes them, so the response splices the text
+    in unparsed. The statement is the same for every page (its values are parameters), so it is compiled once and
+    psycopg's prepared statements apply.
     """
     total = select(func.count()).select_from(accounts.subquery()).scalar_subquery()
-    head = select(scope_org.label("org_id"), total.label("total")).subquery("head")
     page = accounts.order_by(ServiceAccount.id).limit(bindparam("limit")).offset(bindparam("offset")).subquery("page")
-    secret = ServiceAccountSecret
-    return (
-        select(
-            page.c.client_id,
-            iso_utc(page.c.created_at),
-            page.c.description,
-            page.c.name,
-            page.c.roles,
-            page.c.system_managed,
-            secret.id,
-            iso_utc(secret.created_at),
-            iso_utc(secret.expires_at),
-            iso_utc(secret.last_used_at),
-            secret.last_four,
-            head.c.org_id,
-            head.c.total,
-        )
-        .select_from(head)
-        .outerjoin(page, true())
-        .outerjoin(secret, secret.service_account_id == page.c.id)
-        .order_by(page.c.id, secret.id)
+    secret = ServiceAccountSecret.__table__
+    secrets = json_array(
+        _secret_json(secret.c),
+        secret.c.id,
+        select().select_from(secret).where(secret.c.service_account_id == page.c.id).correlate(page),
     )
+    account = json_object(
+        {
+            "clientId": json_string(page.c.client_id),
+            "createdAt": _timestamp(page.c.created_at),
+            "description": json_string(page.c.description),
+            "name": json_string(page.c.name),
+            "roles": json_strings(page.c.roles),
+            "secrets": secrets,
+            "systemManaged": json_bool(page.c.system_managed),
+        }
+    )
+    results = json_array(account, page.c.id, select().select_from(page))
+    return select(scope_org.label("org_id"), total.label("total"), results.label("results"))
 
 
 _ACCOUNT_COLUMNS = (
@@ -120,13 +129,13 @@ def _listings(scope_org: ScalarSelect[str], accounts: _AnySelect) -> dict[bool, 
 
 _ORG_LISTINGS = _listings(
     select(Organization.id).where(Organization.id == bindparam("scope_id")).scalar_subquery(),
-    select(*_ACCOUNT_COLUMNS, cast(ServiceAccount.org_roles, Text).label("roles")).where(
+    select(*_ACCOUNT_COLUMNS, ServiceAccount.org_roles.label("roles")).where(
         ServiceAccount.org_id == bindparam("scope_id")
     ),
 )
 _PROJECT_LISTINGS = _listings(
     select(Project.org_id).where(Project.id == bindparam("scope_id")).scalar_subquery(),
-    select(*_ACCOUNT_COLUMNS, cast(ProjectAssignment.roles, Text).label("roles"))
+    select(*_ACCOUNT_COLUMNS, ProjectAssignment.roles.label("roles"))
     .join(ProjectAssignment, ProjectAssignment.service_account_id == ServiceAccount.id)
     .where(ProjectAssignment.project_id == bindparam("scope_id")),
 )
@@ -168,9 +177,8 @@ class ServiceAccountRepository:
 
     async def _listed(self, statement: _AnySelect, scope_id: str, page: PageRequest) -> ListedPage:
         parameters = {"scope_id": scope_id, "limit": page.limit, "offset": page.offset}
-        rows: Sequence[Any] = await fetch_rows(self.session, statement, parameters)
-        head = rows[0]
-        return ListedPage(head[-2], head[-1], rows if head[0] is not None else ())
+        (org_id, total, results), *_ = await fetch_rows(self.session, statement, parameters)
+        return ListedPage(org_id, total, results)
 
     async def delete(self, account: ServiceAccount) -> None:
         # Explicit, child tables first, so nothing depends on the database enforcing its cascades; the access tokens

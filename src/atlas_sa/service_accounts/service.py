@@ -49,7 +49,7 @@ from atlas_sa.kit.pagination import PageRequest
 from atlas_sa.models import Organization, Project, ProjectAssignment, ServiceAccount, ServiceAccountSecret
 from atlas_sa.orgs.service import OrgService, check_org_id, require_found
 from atlas_sa.projects.service import ProjectService, check_group_id, require_found_project
-from atlas_sa.service_accounts.repository import ListedPage, ProjectGone, ServiceAccountRepository
+from atlas_sa.service_accounts.repository import ListedPage, ProjectGone, ServiceAccountRepository, masked_four
 
 MAX_SERVICE_ACCOUNTS_PER_ORG = 200
 MAX_SECRETS_PER_SERVICE_ACCOUNT = 2
@@ -57,7 +57,6 @@ MIN_SECRET_VALIDITY_HOURS = 8
 # Creating a secret brings every other secret of the account to expire within this window (Atlas's rotation rule).
 ROTATION_WINDOW = timedelta(days=7)
 SECRET_PREFIX = "mdb_sa_sk_"  # noqa: S105 - the public prefix of every secret, not a secret
-MASK_PREFIX = "mdb_sa_sk_..."
 # 30 random bytes, base64url: 40 characters after the prefix, as Atlas's secrets have.
 _SECRET_BYTES = 30
 SECRET_BODY_LENGTH = 40
@@ -123,11 +122,6 @@ def new_secret_value() -> str:
 def is_secret_value(value: str) -> bool:
     """Whether ``value`` has the form :func:`new_secret_value` makes (a seed's fixed secrets must)."""
     return _SECRET_RE.match(value) is not None
-
-
-def masked_four(last_four: str) -> str:
-    """What a secret shows of itself: the public prefix and its last four characters."""
-    return MASK_PREFIX + last_four
 
 
 def masked(secret: _Secret) -> str:

@@ -111,7 +111,7 @@ def list_accounts(
             listed = await op.accounts.list_for_project(
                 SYSTEM, group_id, page, include_system_managed=include_system_managed
             )
-        return listed_accounts(listed.rows), listed.total
+        return listed_accounts(listed), listed.total
 
     async def work(op: Operation) -> Output:
         accounts, total = await every_page(lambda page: page_of(op, page))

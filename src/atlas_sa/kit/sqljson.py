@@ -1,0 +1,139 @@
+"""JSON written by the database, byte for byte as the API's one JSON writer writes it (:mod:`atlas_sa.kit.rendering`:
+orjson, compact, keys sorted), for a response whose items would otherwise each become a dict in Python only to be
+serialised again (a list page: docs/performance.md, "Lists").
+
+Built by string concatenation, not by the databases' JSON constructors: PostgreSQL's ``json_build_object`` and
+``json_agg`` write ``" : "`` and ``", "`` between members (and ``jsonb`` reorders keys), and SQLite's ``json()``
+copies a stored string's escapes as it finds them. Strings are escaped by ``json_quote`` (SQLite) and
+``to_json(text)`` (PostgreSQL), which write what orjson writes for every character: ``\\"``, ``\\\\``, the short
+escapes ``\\b \\f \\n \\r \\t``, ``\\u00XX`` in lower case for the other control characters, everything else as it is
+(tests/kit/test_sqljson.py compares them on every code point below U+0800 and beyond).
+
+Every text here is an inline SQL literal, never a parameter: the statements that use them are compiled once and run
+by the driver with only their own values (:func:`atlas_sa.kit.db.fetch_rows`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping
+from functools import reduce
+from operator import add
+from typing import Any
+
+import orjson
+from sqlalchemy import ColumnElement, Select, String, case, func, literal_column, select
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.functions import FunctionElement
+
+
+def sql_text(value: str) -> ColumnElement[str]:
+    """``value`` as an SQL string literal in the statement's text."""
+    # A ``%`` would have to be doubled for psycopg's placeholders; nothing written here needs one.
+    if "%" in value:
+        raise ValueError(f"no '%' in an inline literal: {value!r}")
+    return literal_column("'" + value.replace("'", "''") + "'", String)
+
+
+def concat(*parts: ColumnElement[str]) -> ColumnElement[str]:
+    """``a || b || …``: NULL when any part is NULL, on both databases."""
+    return reduce(add, parts)
+
+
+class json_string(FunctionElement[str]):  # noqa: N801 - a SQL function, named as SQLAlchemy's own (func.count...)
+    """A text value as a JSON string (quoted and escaped); NULL stays NULL."""
+
+    type = String()
+    inherit_cache = True
+
+
+@compiles(json_string, "sqlite")
+def _json_string_sqlite(element: json_string, compiler: SQLCompiler, **kw: Any) -> str:
+    return f"json_quote({compiler.process(element.clauses, **kw)})"
+
+
+@compiles(json_string, "postgresql")
+def _json_string_postgresql(element: json_string, compiler: SQLCompiler, **kw: Any) -> str:
+    return f"to_json(CAST({compiler.process(element.clauses, **kw)} AS TEXT))::text"
+
+
+class json_strings(FunctionElement[str]):  # noqa: N801 - a SQL function, as above
+    """A stored JSON array of strings (a ``JSON`` column) written again as the API writes it: compact, each string
+    escaped as :class:`json_string` escapes it (whatever escapes the stored text used), in the array's order."""
+
+    type = String()
+    inherit_cache = True
+
+
+@compiles(json_strings, "sqlite")
+def _json_strings_sqlite(element: json_strings, compiler: SQLCompiler, **kw: Any) -> str:
+    # json_each yields an array's elements in their order (its "key" column ascending), decoded.
+    column = compiler.process(element.clauses, **kw)
+    # S608: the one interpolated piece is the compiled column, never a value.
+    return f"(SELECT '[' || coalesce(group_concat(json_quote(value), ','), '') || ']' FROM json_each({column}))"  # noqa: S608
+
+
+@compiles(json_strings, "postgresql")
+def _json_strings_postgresql(element: json_strings, compiler: SQLCompiler, **kw: Any) -> str:
+    column = compiler.process(element.clauses, **kw)
+    joined = "string_agg(to_json(role.value)::text, ',' ORDER BY role.n)"
+    elements = f"json_array_elements_text({column}) WITH ORDINALITY AS role(value, n)"
+    # S608, as above.
+    return f"(SELECT '[' || coalesce({joined}, '') || ']' FROM {elements})"  # noqa: S608
+
+
+class _joined(FunctionElement[str]):  # noqa: N801
+    """The aggregate of :func:`json_array`: its items joined by ``,`` in ``key`` order; NULL for none."""
+
+    type = String()
+    inherit_cache = True
+
+
+@compiles(_joined, "sqlite")
+def _joined_sqlite(element: _joined, compiler: SQLCompiler, **kw: Any) -> str:
+    # SQLite before 3.44 has no ORDER BY inside an aggregate: json_array feeds it from a subquery in key order, and
+    # SQLite keeps a FROM subquery's ORDER BY when the outer query uses an aggregate other than count, min or max
+    # (select.c, the "omit ORDER BY in FROM-clause subqueries" rule, its case 4), so group_concat sees that order.
+    item, _key = element.clauses
+    return f"group_concat({compiler.process(item, **kw)}, ',')"
+
+
+@compiles(_joined, "postgresql")
+def _joined_postgresql(element: _joined, compiler: SQLCompiler, **kw: Any) -> str:
+    item, key = element.clauses
+    return f"string_agg({compiler.process(item, **kw)}, ',' ORDER BY {compiler.process(key, **kw)})"
+
+
+def json_array(item: ColumnElement[str], key: ColumnElement[Any], rows: Select[Any]) -> ColumnElement[str]:
+    """``[item,item,…]`` over ``rows`` (a SELECT that gives their FROM and WHERE) in ``key`` order; ``[]`` for none.
+    A scalar subquery: correlate ``rows`` to the enclosing query's tables as it needs."""
+    ordered = rows.add_columns(item.label("item"), key.label("key")).order_by(key).subquery()
+    joined = func.coalesce(_joined(ordered.c.item, ordered.c.key), sql_text(""))
+    return select(concat(sql_text("["), joined, sql_text("]"))).scalar_subquery()
+
+
+def json_object(members: Mapping[str, ColumnElement[str]], *, optional: Collection[str] = ()) -> ColumnElement[str]:
+    """``{"key":value,…}`` with the keys sorted, as the API's writer sorts them. Each value is already JSON text;
+    an ``optional`` member whose value is NULL is left out (as the API leaves out absent fields), any other NULL
+    value makes the object NULL."""
+    keys = sorted(members)
+    if keys[0] in optional:
+        raise ValueError("the first member of a JSON object cannot be optional")
+    parts: list[ColumnElement[str]] = []
+    text = "{"  # literal text not yet in parts: a member's opening, or the object's
+    for index, key in enumerate(keys):
+        opening = ("," if index else "") + orjson.dumps(key).decode() + ":"
+        if key in optional:
+            if text:
+                parts.append(sql_text(text))
+            parts.append(func.coalesce(concat(sql_text(opening), members[key]), sql_text("")))
+        else:
+            parts += [sql_text(text + opening), members[key]]
+        text = ""
+    parts.append(sql_text(text + "}"))
+    return concat(*parts)
+
+
+def json_bool(value: ColumnElement[bool]) -> ColumnElement[str]:
+    """``true`` or ``false`` (SQLite stores booleans as 0 and 1)."""
+    return case((value, sql_text("true")), else_=sql_text("false"))
