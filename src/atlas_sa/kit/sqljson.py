@@ -16,6 +16,7 @@ by the driver with only their own values (:func:`atlas_sa.kit.db.fetch_rows`).
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping
+from dataclasses import dataclass
 from functools import reduce
 from operator import add
 from typing import Any
@@ -40,46 +41,84 @@ def concat(*parts: ColumnElement[str]) -> ColumnElement[str]:
     return reduce(add, parts)
 
 
-class json_string(FunctionElement[str]):  # noqa: N801 - a SQL function, named as SQLAlchemy's own (func.count...)
-    """A text value as a JSON string (quoted and escaped); NULL stays NULL."""
+@dataclass(frozen=True, slots=True)
+class Json:
+    """JSON text as the database will write it: literal text and SQL expressions, concatenated in this order
+    (adjacent literals merged: each ``||`` copies the whole string so far)."""
 
+    pieces: tuple[str | ColumnElement[str], ...]
+
+    def sql(self) -> ColumnElement[str]:
+        merged: list[str | ColumnElement[str]] = []
+        for piece in self.pieces:
+            if isinstance(piece, str) and merged and isinstance(merged[-1], str):
+                merged[-1] += piece
+            elif piece != "":
+                merged.append(piece)
+        return concat(*(sql_text(piece) if isinstance(piece, str) else piece for piece in merged))
+
+
+class _quoted(FunctionElement[str]):  # noqa: N801 - a SQL function, named as SQLAlchemy's own (func.count...)
     type = String()
     inherit_cache = True
 
 
-@compiles(json_string, "sqlite")
-def _json_string_sqlite(element: json_string, compiler: SQLCompiler, **kw: Any) -> str:
+@compiles(_quoted, "sqlite")
+def _quoted_sqlite(element: _quoted, compiler: SQLCompiler, **kw: Any) -> str:
     return f"json_quote({compiler.process(element.clauses, **kw)})"
 
 
-@compiles(json_string, "postgresql")
-def _json_string_postgresql(element: json_string, compiler: SQLCompiler, **kw: Any) -> str:
+@compiles(_quoted, "postgresql")
+def _quoted_postgresql(element: _quoted, compiler: SQLCompiler, **kw: Any) -> str:
     return f"to_json(CAST({compiler.process(element.clauses, **kw)} AS TEXT))::text"
 
 
-class json_strings(FunctionElement[str]):  # noqa: N801 - a SQL function, as above
-    """A stored JSON array of strings (a ``JSON`` column) written again as the API writes it: compact, each string
-    escaped as :class:`json_string` escapes it (whatever escapes the stored text used), in the array's order."""
+def json_string(text: ColumnElement[str]) -> Json:
+    """A text value as a JSON string, quoted and escaped."""
+    return Json((_quoted(text),))
 
+
+def json_plain_string(text: ColumnElement[str]) -> Json:
+    """A text value that holds no character JSON escapes (digits, letters, ``-:.TZ``: a timestamp written by
+    ``iso_utc``), quoted without the escaping function."""
+    return Json(('"', text, '"'))
+
+
+def json_bool(value: ColumnElement[bool]) -> Json:
+    """``true`` or ``false`` (SQLite stores booleans as 0 and 1)."""
+    return Json((case((value, sql_text("true")), else_=sql_text("false")),))
+
+
+class _strings(FunctionElement[str]):  # noqa: N801 - as above
     type = String()
     inherit_cache = True
 
 
-@compiles(json_strings, "sqlite")
-def _json_strings_sqlite(element: json_strings, compiler: SQLCompiler, **kw: Any) -> str:
-    # json_each yields an array's elements in their order (its "key" column ascending), decoded.
+@compiles(_strings, "sqlite")
+def _strings_sqlite(element: _strings, compiler: SQLCompiler, **kw: Any) -> str:
+    # A stored array without a backslash holds no escapes, only characters as they are, which is how the writer
+    # writes them too: json() need only drop the whitespace. Else each element is decoded and quoted again
+    # (json_each yields them in their order, its "key" column ascending).
     column = compiler.process(element.clauses, **kw)
+    joined = "group_concat(json_quote(value), ',')"
     # S608: the one interpolated piece is the compiled column, never a value.
-    return f"(SELECT '[' || coalesce(group_concat(json_quote(value), ','), '') || ']' FROM json_each({column}))"  # noqa: S608
+    requoted = f"(SELECT '[' || coalesce({joined}, '') || ']' FROM json_each({column}))"  # noqa: S608
+    return f"CASE WHEN instr({column}, '\\') THEN {requoted} ELSE json({column}) END"
 
 
-@compiles(json_strings, "postgresql")
-def _json_strings_postgresql(element: json_strings, compiler: SQLCompiler, **kw: Any) -> str:
+@compiles(_strings, "postgresql")
+def _strings_postgresql(element: _strings, compiler: SQLCompiler, **kw: Any) -> str:
     column = compiler.process(element.clauses, **kw)
     joined = "string_agg(to_json(role.value)::text, ',' ORDER BY role.n)"
     elements = f"json_array_elements_text({column}) WITH ORDINALITY AS role(value, n)"
     # S608, as above.
     return f"(SELECT '[' || coalesce({joined}, '') || ']' FROM {elements})"  # noqa: S608
+
+
+def json_strings(array: ColumnElement[Any]) -> Json:
+    """A stored JSON array of strings (a ``JSON`` column) written again as the API writes it: compact, each string
+    escaped as :func:`json_string` escapes it (whatever escapes the stored text used), in the array's order."""
+    return Json((_strings(array),))
 
 
 class _joined(FunctionElement[str]):  # noqa: N801
@@ -104,36 +143,26 @@ def _joined_postgresql(element: _joined, compiler: SQLCompiler, **kw: Any) -> st
     return f"string_agg({compiler.process(item, **kw)}, ',' ORDER BY {compiler.process(key, **kw)})"
 
 
-def json_array(item: ColumnElement[str], key: ColumnElement[Any], rows: Select[Any]) -> ColumnElement[str]:
+def json_array(item: Json, key: ColumnElement[Any], rows: Select[Any]) -> Json:
     """``[item,item,…]`` over ``rows`` (a SELECT that gives their FROM and WHERE) in ``key`` order; ``[]`` for none.
     A scalar subquery: correlate ``rows`` to the enclosing query's tables as it needs."""
-    ordered = rows.add_columns(item.label("item"), key.label("key")).order_by(key).subquery()
+    ordered = rows.add_columns(item.sql().label("item"), key.label("key")).order_by(key).subquery()
     joined = func.coalesce(_joined(ordered.c.item, ordered.c.key), sql_text(""))
-    return select(concat(sql_text("["), joined, sql_text("]"))).scalar_subquery()
+    return Json((select(Json(("[", joined, "]")).sql()).scalar_subquery(),))
 
 
-def json_object(members: Mapping[str, ColumnElement[str]], *, optional: Collection[str] = ()) -> ColumnElement[str]:
-    """``{"key":value,…}`` with the keys sorted, as the API's writer sorts them. Each value is already JSON text;
-    an ``optional`` member whose value is NULL is left out (as the API leaves out absent fields), any other NULL
-    value makes the object NULL."""
+def json_object(members: Mapping[str, Json], *, optional: Collection[str] = ()) -> Json:
+    """``{"key":value,…}`` with the keys sorted, as the API's writer sorts them. An ``optional`` member whose
+    value is NULL is left out (as the API leaves out absent fields); any other NULL value makes the object NULL."""
     keys = sorted(members)
     if keys[0] in optional:
         raise ValueError("the first member of a JSON object cannot be optional")
-    parts: list[ColumnElement[str]] = []
-    text = "{"  # literal text not yet in parts: a member's opening, or the object's
+    pieces: list[str | ColumnElement[str]] = ["{"]
     for index, key in enumerate(keys):
-        opening = ("," if index else "") + orjson.dumps(key).decode() + ":"
+        member = Json((("," if index else "") + orjson.dumps(key).decode() + ":", *members[key].pieces))
         if key in optional:
-            if text:
-                parts.append(sql_text(text))
-            parts.append(func.coalesce(concat(sql_text(opening), members[key]), sql_text("")))
+            pieces.append(func.coalesce(member.sql(), sql_text("")))
         else:
-            parts += [sql_text(text + opening), members[key]]
-        text = ""
-    parts.append(sql_text(text + "}"))
-    return concat(*parts)
-
-
-def json_bool(value: ColumnElement[bool]) -> ColumnElement[str]:
-    """``true`` or ``false`` (SQLite stores booleans as 0 and 1)."""
-    return case((value, sql_text("true")), else_=sql_text("false"))
+            pieces += member.pieces
+    pieces.append("}")
+    return Json(tuple(pieces))

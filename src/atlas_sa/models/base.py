@@ -57,7 +57,7 @@ class iso_utc(FunctionElement[str]):  # noqa: N801 - a SQL function, named as SQ
 def _iso_utc_sqlite(element: iso_utc, compiler: SQLCompiler, **kw: Any) -> str:
     # SQLAlchemy stores a SQLite datetime as naive UTC text, 'YYYY-MM-DD HH:MM:SS.ffffff' (process_bind_param).
     column = compiler.process(element.clauses, **kw)
-    return f"replace(substr({column}, 1, 10) || 'T' || substr({column}, 12), '.000000', '') || 'Z'"
+    return f"replace(replace({column}, ' ', 'T'), '.000000', '') || 'Z'"
 
 
 @compiles(iso_utc, "postgresql")

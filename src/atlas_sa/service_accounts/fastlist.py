@@ -43,7 +43,7 @@ from atlas_sa.kit.pagination import (
 )
 from atlas_sa.kit.rendering import ok
 from atlas_sa.service_accounts.endpoints import listed_page
-from atlas_sa.service_accounts.repository import ServiceAccountRepository
+from atlas_sa.service_accounts.repository import page_in_org
 from atlas_sa.service_accounts.service import LIST_ORG_REQUIREMENT
 
 # The route's path (``ORG_ACCOUNTS`` in endpoints.py).
@@ -91,10 +91,7 @@ def list_route(versions: tuple[str, ...], template: str, authenticator: Authenti
         if limited is None:
             return False
         page, include_system_managed = query
-        async with db.session(write=False) as session:
-            listed = await ServiceAccountRepository(session).page_in_org(
-                org_id, page, include_system_managed=include_system_managed
-            )
+        listed = await page_in_org(db.read_rows, org_id, page, include_system_managed)
         if listed.org_id is None:
             return False
         fmt.version = version

@@ -9,8 +9,9 @@ Single-account operations load entities.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Collection, Sequence
+from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from datetime import datetime
+from functools import partial
 from typing import Any, NamedTuple
 
 from sqlalchemy import ColumnElement, ScalarSelect, Select, bindparam, delete, func, select, update
@@ -18,11 +19,22 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.base import ReadOnlyColumnCollection
 from sqlalchemy.sql.elements import KeyedColumnElement
+from sqlalchemy.sql.expression import Executable
 
 from atlas_sa.changes import account_key, client_key, naming
 from atlas_sa.kit.db import fetch_rows
 from atlas_sa.kit.pagination import PageRequest
-from atlas_sa.kit.sqljson import concat, json_array, json_bool, json_object, json_string, json_strings, sql_text
+from atlas_sa.kit.sqljson import (
+    Json,
+    concat,
+    json_array,
+    json_bool,
+    json_object,
+    json_plain_string,
+    json_string,
+    json_strings,
+    sql_text,
+)
 from atlas_sa.models import (
     AccessListEntry,
     Organization,
@@ -55,11 +67,11 @@ class ListedPage(NamedTuple):
     results: str
 
 
-def _timestamp(column: ColumnElement[datetime | None]) -> ColumnElement[str]:
-    return concat(sql_text('"'), iso_utc(column), sql_text('"'))
+def _timestamp(column: ColumnElement[datetime | None]) -> Json:
+    return json_plain_string(iso_utc(column))
 
 
-def _secret_json(secret: ReadOnlyColumnCollection[str, KeyedColumnElement[Any]]) -> ColumnElement[str]:
+def _secret_json(secret: ReadOnlyColumnCollection[str, KeyedColumnElement[Any]]) -> Json:
     """A secret as ``secret_schema`` (endpoints.py) renders it: masked, ``lastUsedAt`` only once used."""
     return json_object(
         {
@@ -106,7 +118,7 @@ def _listing(scope_org: ScalarSelect[str], accounts: _AnySelect) -> _AnySelect:
         }
     )
     results = json_array(account, page.c.id, select().select_from(page))
-    return select(scope_org.label("org_id"), total.label("total"), results.label("results"))
+    return select(scope_org.label("org_id"), total.label("total"), results.sql().label("results"))
 
 
 _ACCOUNT_COLUMNS = (
@@ -141,6 +153,29 @@ _PROJECT_LISTINGS = _listings(
 )
 
 
+# How a list page's one statement is run: by the request's session (fetch_rows), or, on the fast path, on a read
+# connection of its own (Database.read_rows).
+RowReader = Callable[[Executable, Mapping[str, Any]], Awaitable[list[tuple[Any, ...]]]]
+
+
+async def page_in_org(read: RowReader, org_id: str, page: PageRequest, include_system_managed: bool) -> ListedPage:
+    """A page of the organization's accounts, each with its organization roles."""
+    return await _listed(read, _ORG_LISTINGS[include_system_managed], org_id, page)
+
+
+async def page_in_project(
+    read: RowReader, project_id: str, page: PageRequest, include_system_managed: bool
+) -> ListedPage:
+    """A page of the accounts assigned to the project, each with its roles there."""
+    return await _listed(read, _PROJECT_LISTINGS[include_system_managed], project_id, page)
+
+
+async def _listed(read: RowReader, statement: _AnySelect, scope_id: str, page: PageRequest) -> ListedPage:
+    values = {"scope_id": scope_id, "limit": page.limit, "offset": page.offset}
+    ((org_id, total, results),) = await read(statement, values)
+    return ListedPage(org_id, total, results)
+
+
 class ProjectGone(Exception):
     """The project an assignment names no longer exists (deleted by a concurrent request)."""
 
@@ -169,16 +204,11 @@ class ServiceAccountRepository:
 
     async def page_in_org(self, org_id: str, page: PageRequest, *, include_system_managed: bool) -> ListedPage:
         """A page of the organization's accounts, each with its organization roles."""
-        return await self._listed(_ORG_LISTINGS[include_system_managed], org_id, page)
+        return await page_in_org(partial(fetch_rows, self.session), org_id, page, include_system_managed)
 
     async def page_in_project(self, project_id: str, page: PageRequest, *, include_system_managed: bool) -> ListedPage:
         """A page of the accounts assigned to the project, each with its roles there."""
-        return await self._listed(_PROJECT_LISTINGS[include_system_managed], project_id, page)
-
-    async def _listed(self, statement: _AnySelect, scope_id: str, page: PageRequest) -> ListedPage:
-        parameters = {"scope_id": scope_id, "limit": page.limit, "offset": page.offset}
-        (org_id, total, results), *_ = await fetch_rows(self.session, statement, parameters)
-        return ListedPage(org_id, total, results)
+        return await page_in_project(partial(fetch_rows, self.session), project_id, page, include_system_managed)
 
     async def delete(self, account: ServiceAccount) -> None:
         # Explicit, child tables first, so nothing depends on the database enforcing its cascades; the access tokens
