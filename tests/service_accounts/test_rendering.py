@@ -294,6 +294,33 @@ async def test_update_and_invite_responses_render_as_the_schemas(
     assert invited.content == dumps(await reference(rotated, in_group=True))
 
 
+# Every character JSON escapes, and characters it must leave as they are (``/``, DEL, U+2028, non-ASCII, non-BMP).
+AWKWARD = "".join(chr(code) for code in range(1, 0x20)) + "\"\\/\x7f\u2028\u2029é€😀</script>'%;--"
+
+
+async def test_list_pages_escape_text_as_the_writer_does(
+    client: AtlasClient, db: Database, accounts: dict[str, Any]
+) -> None:
+    """The database writes the page's JSON (``json_quote`` on SQLite, ``to_json`` on PostgreSQL): whatever text the
+    columns hold comes out escaped as orjson escapes it. Roles stored with escapes of their own (Python's json
+    writes ``é`` as ``\\u00e9``) are decoded and written again, not copied."""
+    org_id, group_id, plain, rotated = accounts["org_id"], accounts["group_id"], accounts["plain"], accounts["rotated"]
+    # PostgreSQL's text cannot hold NUL; SQLite's can.
+    await _set_account(db, plain, description=AWKWARD + ("\x00" if db.is_sqlite else ""), name='名前 "q" \\')
+    awkward_roles = ["ORG_MEMBER", "RÔLE " + AWKWARD]
+    await _set_account(db, rotated, org_roles=awkward_roles)
+    async with db.unit_of_work() as session:
+        await session.execute(update(ProjectAssignment).values(roles=awkward_roles[::-1]))
+    everything = await reference_accounts(db, org_id=org_id, include_system_managed=True)
+    assert {tuple(a["roles"]) for a in everything} >= {tuple(awkward_roles)}
+    for params in ({"includeSystemManaged": "true"}, {"includeSystemManaged": "true", "pretty": "true"}):
+        assert_page_bytes(await client.get(org_accounts(org_id), params=params), everything, params)
+    in_project = await reference_accounts(db, group_id=group_id, include_system_managed=True)
+    assert in_project[0]["description"].startswith(AWKWARD)
+    params = {"includeSystemManaged": "true"}
+    assert_page_bytes(await client.get(group_accounts(group_id), params=params), in_project, params)
+
+
 TIMESTAMPS = [
     datetime(2026, 11, 23, 19, 17, 7, tzinfo=UTC),
     datetime(2026, 11, 23, 19, 17, 7, 345678, tzinfo=UTC),

@@ -73,9 +73,11 @@ def _quoted_postgresql(element: _quoted, compiler: SQLCompiler, **kw: Any) -> st
     return f"to_json(CAST({compiler.process(element.clauses, **kw)} AS TEXT))::text"
 
 
-def json_string(text: ColumnElement[str]) -> Json:
-    """A text value as a JSON string, quoted and escaped."""
-    return Json((_quoted(text),))
+def json_string(text: ColumnElement[str] | ColumnElement[str | None], *, nullable: bool = False) -> Json:
+    """A text value as a JSON string, quoted and escaped. SQLite's json_quote writes NULL as ``null``: a
+    ``nullable`` value is kept NULL (for an optional member of :func:`json_object`) at the cost of one more call."""
+    quoted = _quoted(text)
+    return Json((func.nullif(quoted, sql_text("null")) if nullable else quoted,))
 
 
 def json_plain_string(text: ColumnElement[str]) -> Json:
