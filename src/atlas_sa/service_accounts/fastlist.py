@@ -5,9 +5,10 @@ A page cannot be cached as a read is (any account on it may change), but the rou
 cost more than the statement and the page's rendering together: FastAPI's routing, its dependency solving and the
 request wrappers were most of a page's CPU (py-spy, docs/performance.md "Lists"). This path runs the route's own
 pieces without them: the app's cached authentication (:meth:`~atlas_sa.identity.caller.Authenticator.admit_cached`,
-as the read fast path), the repository's page statement and the route's renderer (:func:`listed_accounts`,
-:func:`~atlas_sa.kit.pagination.paginated`, :func:`~atlas_sa.kit.rendering.ok`), so its answers are the route's, byte
-for byte (tests/service_accounts/test_fastlist.py).
+as the read fast path), the repository's page statement (:func:`~atlas_sa.service_accounts.repository.page_in_org`,
+whose one row carries the page's results as JSON text the database wrote) and the route's renderer
+(:func:`listed_page`, :func:`~atlas_sa.kit.rendering.ok`), so its answers are the route's, byte for byte
+(tests/service_accounts/test_fastlist.py).
 
 Whatever it cannot decide alone goes to the route, which answers as always, errors included: a query parameter other
 than ``pageNum``, ``itemsPerPage``, ``includeSystemManaged``, ``envelope`` and ``pretty``, one given twice or with a
@@ -18,7 +19,9 @@ statement did not find (a role in an organization that no longer exists: the rou
 The project list (listGroupServiceAccounts) stays routed: its requirement is a role in the project's organization,
 which only its statement reads, and the cached authentication decides before any read.
 
-Sync or async: one await on the database per page, on the read connection the route would use.
+Sync or async: one await on the database per page. The statement is the page's whole unit of work, so it runs on a
+read connection of its own without a session (:meth:`~atlas_sa.kit.db.Database.read_rows`: the session's begin and
+close were a tenth of a page's CPU); the route runs the same statement in the request's session.
 """
 
 from __future__ import annotations

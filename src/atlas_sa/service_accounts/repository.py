@@ -1,9 +1,9 @@
 """All SQL about service accounts, their project assignments and their secrets.
 
-A list page is one statement (:func:`_listing`) that returns plain columns, ready to render: no ORM entities (building,
-identity-mapping and discarding a hundred accounts and their secrets was a third of a page's CPU), no datetime
-objects, no second round trip for the scope, the count or the secrets (docs/performance.md, "Lists").
-Single-account operations load entities.
+A list page is one statement (:func:`_listing`) that returns one row: the scope's organization, the list's total and
+the page's results as JSON text, written by the database as the API writes it (:mod:`atlas_sa.kit.sqljson`) and
+spliced into the response unparsed. No ORM entities, no datetime objects, no dict per account, no second round trip
+for the scope, the count or the secrets (docs/performance.md, "Lists"). Single-account operations load entities.
 """
 
 from __future__ import annotations
