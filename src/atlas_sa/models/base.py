@@ -55,7 +55,9 @@ class iso_utc(FunctionElement[str]):  # noqa: N801 - a SQL function, named as SQ
 
 @compiles(iso_utc, "sqlite")
 def _iso_utc_sqlite(element: iso_utc, compiler: SQLCompiler, **kw: Any) -> str:
-    # SQLAlchemy stores a SQLite datetime as naive UTC text, 'YYYY-MM-DD HH:MM:SS.ffffff' (process_bind_param).
+    # SQLAlchemy stores a SQLite datetime as naive UTC text, 'YYYY-MM-DD HH:MM:SS.ffffff' (process_bind_param): its
+    # one space becomes the T. Each SQLite string function allocates; two replaces cost less than splitting and joining
+    # (a list page formats four hundred of these).
     column = compiler.process(element.clauses, **kw)
     return f"replace(replace({column}, ' ', 'T'), '.000000', '') || 'Z'"
 
