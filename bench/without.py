@@ -44,7 +44,9 @@ def _without_mint_write() -> None:
 
 
 without = os.environ["BENCH_WITHOUT"]
-if without == "mint-write":
+if without == "nothing":
+    pass
+elif without == "mint-write":
     _without_mint_write()
 else:
     metrics.Counter.inc = _nothing  # type: ignore[method-assign]
@@ -52,5 +54,5 @@ else:
     if without == "observer":
         atlas_sa.app.RequestObserver = _unobserved  # type: ignore[assignment,misc]
     elif without != "metrics":
-        raise SystemExit(f"BENCH_WITHOUT={without}: metrics, observer or mint-write")
+        raise SystemExit(f"BENCH_WITHOUT={without}: nothing, metrics, observer or mint-write")
 main()

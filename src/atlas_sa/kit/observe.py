@@ -23,10 +23,10 @@ setting (``ATLAS_SA_ACCESS_LOG``).
 from __future__ import annotations
 
 import logging
-import os
 import re
 from collections.abc import Iterable
 from contextvars import ContextVar
+from random import getrandbits
 from time import perf_counter
 
 from prometheus_client.metrics import Counter, Histogram
@@ -62,7 +62,11 @@ def current_request_id() -> str | None:
 
 
 def new_request_id() -> str:
-    return os.urandom(16).hex()
+    """32 hex digits from the process's Mersenne Twister (seeded from the OS, reseeded in a forked child), not
+    ``os.urandom``: an id must be unique, not secret (a client may choose its own), and ``os.urandom`` lets go of
+    the GIL around its system call, which on the server hands the core to the database thread mid-request
+    (measured: docs/performance.md)."""
+    return "%032x" % getrandbits(128)  # noqa: UP031 - the fastest of the formats, measured
 
 
 def request_id_of(scope: Scope) -> str:
