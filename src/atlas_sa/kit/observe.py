@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Iterable
+from collections.abc import Awaitable, Iterable
 from contextvars import ContextVar
 from random import getrandbits
 from time import perf_counter
@@ -154,12 +154,14 @@ class RequestObserver:
         echoed = (REQUEST_ID_HEADER, request_id.encode("latin-1"))
         status = _NO_RESPONSE
 
-        async def observed_send(message: Message) -> None:
+        # A plain function returning the server's awaitable, not a coroutine: no frame of ours per message, nor on
+        # the path of a send that waits (flow control).
+        def observed_send(message: Message) -> Awaitable[None]:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
                 message["headers"] = [*message.get("headers", ()), echoed]
-            await send(message)
+            return send(message)
 
         token = _request_id.set(request_id)
         try:
@@ -215,16 +217,16 @@ class MetricsEndpoint:
         self.state = state
         self.port = metrics_port
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+    # A plain function returning the coroutine that answers, not a coroutine itself: every request passes here, and
+    # a coroutine level would be resumed on each of the request's suspensions.
+    def __call__(self, scope: Scope, receive: Receive, send: Send) -> Awaitable[None]:
         if scope["type"] == "http":
             if self.port is None:
                 if scope["path"] == METRICS_PATH:
-                    await self._answer(scope, receive, send)
-                    return
+                    return self._answer(scope, receive, send)
             elif (scope.get("server") or (None, None))[1] == self.port:
-                await self._answer(scope, receive, send)
-                return
-        await self.app(scope, receive, send)
+                return self._answer(scope, receive, send)
+        return self.app(scope, receive, send)
 
     async def _answer(self, scope: Scope, receive: Receive, send: Send) -> None:
         path, method = scope["path"], scope["method"]
