@@ -9,8 +9,10 @@ every server alike. Prints, per server, the median CPU milliseconds per token an
     bench/token_cpu.py atlas --profile 8            # and a py-spy profile of the first server (8 s under load)
 
 Servers: ``atlas`` (``atlas-sa serve`` on SQLite), ``atlas-pg`` (on PostgreSQL), each with an optional variant:
-``atlas:noguard`` (brute-force guard off), ``atlas:mint-write``, ``atlas:observer`` (``bench/without.py``: without
-the mint's database write, without the request observer); ``oidc`` (the node peer),
+``atlas:noguard`` (brute-force guard off), ``atlas:mint-write``, ``atlas:metrics``, ``atlas:observer``
+(``bench/without.py``: without the mint's database write, without the metric updates, without the request observer
+and the metric updates) and ``atlas:nothing`` (as shipped, started through ``bench/without.py`` as they are: the
+control to compare them with); ``oidc`` (the node peer),
 ``floor-uvicorn`` and ``floor-granian`` (``bench/floor_app.py``: parse Basic and the form, one HMAC, one ES256 JWT,
 nothing else, on uvicorn with httptools and on granian).
 """
