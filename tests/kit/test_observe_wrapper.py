@@ -1,5 +1,6 @@
 """The request observer around a tiny ASGI app (atlas_sa.kit.observe): what it promises of any app below it, a
-streamed answer, one that fails before answering, and ids that stay unique in a forked process."""
+streamed answer, one that fails before answering, and ids that stay unique in a forked process; and its HTTP
+metrics (atlas_sa.kit.metrics.HttpMetrics), exposed exactly as prometheus-client's own Counter and Histogram."""
 
 from __future__ import annotations
 
@@ -8,9 +9,11 @@ import multiprocessing
 import re
 
 import httpx
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.openmetrics.exposition import generate_latest as openmetrics_latest
 from starlette.types import Receive, Scope, Send
 
-from atlas_sa.kit.metrics import REGISTRY
+from atlas_sa.kit.metrics import DURATION_BUCKETS, REGISTRY, HttpMetrics
 from atlas_sa.kit.observe import REQUEST_ID, ROUTE, RequestObserver, current_request_id, new_request_id
 
 GENERATED = re.compile(r"[0-9a-f]{32}")
@@ -85,3 +88,36 @@ def test_generated_ids_differ_in_a_forked_process() -> None:
     assert child.exitcode == 0
     assert ids.get() != new_request_id()
     assert len({new_request_id() for _ in range(10_000)}) == 10_000
+
+
+def test_the_http_metrics_are_exposed_as_the_library_s_counter_and_histogram_would_be() -> None:
+    ours, theirs = CollectorRegistry(), CollectorRegistry()
+    counted = HttpMetrics()
+    ours.register(counted)
+    requests = Counter(
+        "atlas_sa_http_requests",
+        "HTTP requests answered, by method, route template and status.",
+        ["method", "route", "status"],
+        registry=theirs,
+    )
+    durations = Histogram(
+        "atlas_sa_http_request_duration_seconds",
+        "Time from a request's arrival to its last response byte handed to the server, by method and route template.",
+        ["method", "route"],
+        buckets=DURATION_BUCKETS,
+        registry=theirs,
+    )
+    answers = [
+        ("GET", "/healthz", 200, 0.0004),
+        ("POST", "/api/oauth/token", 200, 0.001),  # on a bound: counted in its bucket (le)
+        ("POST", "/api/oauth/token", 200, 0.0123),
+        ("POST", "/api/oauth/token", 401, 1.0),
+        ("GET", "unrouted", 404, 42.0),  # past the last bound: +Inf only
+    ]
+    for method, route, status, seconds in answers:
+        counted.count(method, route, status, seconds)
+        requests.labels(method, route, str(status)).inc()
+        durations.labels(method, route).observe(seconds)
+    created = re.compile(rb"(_created\{[^}]*\}) \S+")
+    for expose in (generate_latest, openmetrics_latest):
+        assert created.sub(rb"\1 T", expose(ours)) == created.sub(rb"\1 T", expose(theirs))

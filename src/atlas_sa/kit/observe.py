@@ -29,12 +29,11 @@ from contextvars import ContextVar
 from random import getrandbits
 from time import perf_counter
 
-from prometheus_client.metrics import Counter, Histogram
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from atlas_sa.errors import MethodNotAllowed, NotFoundRoute
-from atlas_sa.kit.metrics import HTTP_DURATION, HTTP_REQUESTS, UNROUTED, exposition
+from atlas_sa.kit.metrics import HTTP_METRICS, UNROUTED, exposition
 from atlas_sa.kit.rendering import render_error
 from atlas_sa.kit.state import AppState
 
@@ -95,34 +94,11 @@ def route_template(scope: Scope) -> str:
     return template or UNROUTED
 
 
-class _Children:
-    """The labelled metric children of each (method, route, status), made once: ``labels()`` takes a lock and
-    builds its key on every call. Bounded: methods, route templates and statuses are few."""
-
-    def __init__(self) -> None:
-        self._made: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
-
-    def get(self, method: str, route: str, status: int) -> tuple[Counter, Histogram]:
-        key = (method, route, status)
-        children = self._made.get(key)
-        if children is None:
-            children = self._made[key] = (
-                HTTP_REQUESTS.labels(method, route, str(status)),
-                HTTP_DURATION.labels(method, route),
-            )
-        return children
-
-
-_CHILDREN = _Children()
-
-
 def _observe(scope: Scope, status: int, elapsed: float, *, access_log_enabled: bool) -> None:
     """Count a request's answer and write its access-log line (with the request id of the context)."""
     method = scope.get("method")
     route = route_template(scope)
-    requests, duration = _CHILDREN.get(method if method in _METHODS else "other", route, status)
-    requests.inc()
-    duration.observe(elapsed)
+    HTTP_METRICS.count(method if method in _METHODS else "other", route, status, elapsed)
     if access_log_enabled and access_log.isEnabledFor(logging.INFO):
         _log_access(scope, route, status, elapsed)
 
