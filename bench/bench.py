@@ -145,7 +145,9 @@ def rss_mb(pid: int) -> float:
 
 
 @contextmanager
-def server(command: list[str], env: dict[str, str], health_url: str) -> Iterator[subprocess.Popen[bytes]]:
+def server(
+    command: list[str], env: dict[str, str], health_url: str, start_seconds: int = 60
+) -> Iterator[subprocess.Popen[bytes]]:
     process = subprocess.Popen(
         ["taskset", "-c", SERVER_CORE, *command],
         env={**os.environ, **env},
@@ -153,7 +155,7 @@ def server(command: list[str], env: dict[str, str], health_url: str) -> Iterator
         stderr=subprocess.DEVNULL,
     )
     try:
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + start_seconds
         while True:
             try:
                 if httpx.get(health_url, timeout=1).status_code < 500:
@@ -248,7 +250,8 @@ def start_atlas(
     env = atlas_env()
     label = f"{backend}/{size}"
     if without is not None:
-        command = [str(BIN / "python"), str(ROOT / "bench" / "without.py"), *command[1:]]
+        # The checkout's own baseline (bench/token_cpu.py's atlas:VARIANT@DIR runs another checkout's server).
+        command = [str(BIN / "python"), str(BIN.parent.parent / "bench" / "without.py"), *command[1:]]
         env["BENCH_WITHOUT"] = without
         label += f" without {without} #{process}"
     process = stack.enter_context(server(command, env, f"{base}/healthz"))

@@ -95,7 +95,7 @@ class HttpMetrics(Collector):
     ``atlas_sa_http_request_duration_seconds`` (by method and route template), exposed as prometheus-client's
     ``Counter`` and ``Histogram`` expose them (``_created`` samples included), counted in plain numbers rather than
     through them: every request counts once in both, and the library's ``inc``/``observe`` (a chain of calls, a lock
-    per value, a scan of the buckets) were half of the request observer's own cost (docs/performance.md). Counted
+    per value, a scan of the buckets) took 1.5 of the request observer's 4.0 µs (docs/performance.md). Counted
     on the event loop's thread only (the request observer and the server's protocol run there), so no lock: the
     scrape that reads them runs there too."""
 
