@@ -20,7 +20,7 @@ from the process's random generator, the echoed header, a context variable and o
 the 4.0 µs this cost before), and no coroutine level of its own below :class:`RequestObserver`: the ``send`` it
 wraps and :class:`MetricsEndpoint` are plain functions returning the awaitable, so the request's suspensions do not
 pass through them. Around a trivial app it costs 2.2 µs per request (4.0 µs before); on the token path, with the
-token's own two counter increments, ~3% of the instructions per token (``bench/token_instructions.py``;
+token's own two counter increments, ~2-3% of the instructions per token (``bench/token_instructions.py``;
 ``docs/performance.md`` on why CPU-time A/B runs scatter more than that). The access-log line costs more and has
 its own setting (``ATLAS_SA_ACCESS_LOG``).
 """
