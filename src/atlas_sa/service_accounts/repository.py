@@ -117,7 +117,7 @@ def _listing(scope_org: ScalarSelect[str], accounts: _AnySelect) -> _AnySelect:
             "systemManaged": json_bool(page.c.system_managed),
         }
     )
-    results = json_array(account, page.c.id, select().select_from(page))
+    results = json_array(account, page.c.id, select().select_from(page), in_key_order=True)
     return select(scope_org.label("org_id"), total.label("total"), results.sql().label("results"))
 
 
