@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import aiosqlite
+import psycopg
 from sqlalchemy import event, text
 from sqlalchemy.engine import URL, Compiled, Dialect, make_url
 from sqlalchemy.exc import ArgumentError
@@ -196,14 +197,24 @@ class Database:
     async def read_rows(self, statement: Executable, values: Mapping[str, Any]) -> list[tuple[Any, ...]]:
         """The rows of one read-only statement, as :func:`fetch_rows` runs it, on a read connection of its own,
         without a session: for a request whose one statement is its whole unit of work (a list page on its fast
-        path). A single statement reads one snapshot by itself, so no transaction is begun around it (on SQLite,
-        whose connections run in autocommit mode); the pool ends whatever the driver began when it takes the
-        connection back. The session's begin, autobegin and close were a tenth of a list page's CPU."""
+        path). A single statement reads one snapshot by itself, so no transaction is begun around it: SQLite's
+        connections run in autocommit mode, and a PostgreSQL connection is put in it for the statement (else psycopg
+        sends a BEGIN before it and the pool a ROLLBACK after it, two round trips more). The session's begin,
+        autobegin and close were a tenth of a list page's CPU."""
         pooled = await self._reader.raw_connection()
         try:
-            return await _driver_rows(pooled.driver_connection, _compiled(statement, self._reader.dialect), values)
+            driver = pooled.driver_connection
+            compiled = _compiled(statement, self._reader.dialect)
+            if not isinstance(driver, psycopg.AsyncConnection):
+                return await _driver_rows(driver, compiled, values)
+            # The pool's pre-ping leaves the connection idle (it pings in autocommit too).
+            await driver.set_autocommit(True)
+            try:
+                return await _driver_rows(driver, compiled, values)
+            finally:
+                await driver.set_autocommit(False)
         finally:
-            # Returning it rolls back through the async driver, which needs SQLAlchemy's greenlet bridge.
+            # Returning it resets it through the async driver, which needs SQLAlchemy's greenlet bridge.
             await greenlet_spawn(pooled.close)
 
     @asynccontextmanager

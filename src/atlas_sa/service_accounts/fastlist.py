@@ -20,8 +20,9 @@ The project list (listGroupServiceAccounts) stays routed: its requirement is a r
 which only its statement reads, and the cached authentication decides before any read.
 
 Sync or async: one await on the database per page. The statement is the page's whole unit of work, so it runs on a
-read connection of its own without a session (:meth:`~atlas_sa.kit.db.Database.read_rows`: the session's begin and
-close were a tenth of a page's CPU); the route runs the same statement in the request's session.
+read connection of its own without a session or a transaction (:meth:`~atlas_sa.kit.db.Database.read_rows`: the
+session's begin and close were a tenth of a page's CPU, PostgreSQL's BEGIN and ROLLBACK two round trips); the route
+runs the same statement in the request's session.
 """
 
 from __future__ import annotations
