@@ -14,9 +14,9 @@ from pathlib import Path
 import uvicorn
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from atlas_sa.cli.main import bind_socket, load_frozen, uvicorn_config  # noqa: E402
-from atlas_sa.settings import Settings  # noqa: E402
-from bench.bare_app import APPS  # noqa: E402
+from atlas_sa.cli.main import bind_socket, load_frozen, uvicorn_config
+from atlas_sa.settings import Settings
+from bench.bare_app import APPS
 
 
 def main() -> None:

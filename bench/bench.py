@@ -27,8 +27,9 @@ from pathlib import Path
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from bench.seed import seed  # noqa: E402
-from tests.support.databases import create_postgres_database, drop_postgres_database  # noqa: E402
+from tests.support.databases import create_postgres_database, drop_postgres_database
+
+from bench.seed import seed
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = ROOT / ".venv" / "bin"

@@ -30,8 +30,8 @@ from contextlib import ExitStack
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from bench import bench  # noqa: E402
-from bench.bench import BIN, ROOT, Scenario, basic, free_port, server, start_atlas, start_oidc  # noqa: E402
+from bench import bench
+from bench.bench import BIN, ROOT, Scenario, basic, free_port, server, start_atlas, start_oidc
 
 
 def start_floor(stack: ExitStack, kind: str) -> Scenario:
@@ -111,7 +111,7 @@ def start(stack: ExitStack, name: str, workdir: Path) -> Scenario:
 
 def _listener_pid(url: str) -> int:
     # The server process itself (taskset execs it, so the Popen pid would do, but node and granian may fork).
-    port = url.split(":")[2].split("/")[0]
+    port = url.split(":")[2].split("/", maxsplit=1)[0]
     out = subprocess.run(["ss", "-Hltnp", f"sport = :{port}"], capture_output=True, text=True, check=True).stdout
     return int(out.split("pid=")[1].split(",")[0])
 
