@@ -1,5 +1,5 @@
 """Serve one of the benchmark's ceilings (``bench/bare_app.py``) exactly as ``atlas-sa serve`` serves the API: the
-same uvicorn configuration (``atlas_sa.cli.main.uvicorn_config``: HTTP protocol class, event loop, headers) and the
+same uvicorn configuration (``atlas_sa.cli.serving.uvicorn_config``: HTTP protocol class, event loop, headers) and the
 same frozen heap, from default settings with the access log off, as the benchmark runs atlas-sa.
 
     .venv/bin/python bench/bare_serve.py {fastapi|starlette|raw} --port PORT
@@ -14,7 +14,7 @@ from pathlib import Path
 import uvicorn
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from atlas_sa.cli.main import bind_socket, load_frozen, uvicorn_config
+from atlas_sa.cli.serving import bind_socket, load_frozen, uvicorn_config
 from atlas_sa.settings import Settings
 from bench.bare_app import APPS
 

@@ -15,7 +15,7 @@ import httpx
 import pytest
 
 from atlas_sa import __version__
-from atlas_sa.cli.main import bind_socket
+from atlas_sa.cli.serving import bind_socket
 from atlas_sa.migrations import HEAD
 from tests.support.client import accept
 from tests.support.server import ATLAS_SA, LiveServer, free_port, live_server

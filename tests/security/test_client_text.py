@@ -36,8 +36,8 @@ from fastapi.routing import APIRoute
 from atlas_sa.app import create_app
 from atlas_sa.auth.endpoints import OAuthRoute
 from atlas_sa.kit.db import Database
-from atlas_sa.kit.handlers import field_path
 from atlas_sa.kit.routing import AtlasRoute
+from atlas_sa.kit.violations import field_path
 from atlas_sa.settings import Settings
 from tests.auth.digest.helpers import DigestFields, parse_challenge
 from tests.security.conftest import AppFactory

@@ -27,7 +27,7 @@ from atlas_sa.kit.db import Database
 from atlas_sa.kit.pagination import PageRequest
 from atlas_sa.kit.rendering import dumps
 from atlas_sa.models import ProjectAssignment, ServiceAccount, ServiceAccountSecret
-from atlas_sa.service_accounts.endpoints import org_account_schema, secret_schema
+from atlas_sa.service_accounts.rendering import org_account_schema, secret_schema
 from atlas_sa.service_accounts.repository import ServiceAccountRepository
 from atlas_sa.service_accounts.schemas import GroupServiceAccount, OrgServiceAccount
 from atlas_sa.service_accounts.schemas import ServiceAccountSecret as SecretSchema

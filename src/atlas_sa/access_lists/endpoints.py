@@ -18,13 +18,14 @@ from atlas_sa.access_lists.repository import AccessListRepository
 from atlas_sa.access_lists.schemas import (
     MAX_ENTRIES_PER_REQUEST,
     PaginatedServiceAccountIPAccessEntry,
-    ServiceAccountIPAccessListEntry,
     ServiceAccountIPAccessListEntryRequest,
+    entry_schema,
 )
 from atlas_sa.access_lists.service import AccessListService, EntryInput
 from atlas_sa.audit.dependencies import Recorder
 from atlas_sa.identity.caller import Caller
-from atlas_sa.kit.pagination import PageRequest, paginated, paging_with_count
+from atlas_sa.kit.pages import paginated, paging_with_count
+from atlas_sa.kit.pagination import PageRequest
 from atlas_sa.kit.rendering import no_content, ok
 from atlas_sa.kit.routing import atlas_router, request_session
 from atlas_sa.kit.state import app_state
@@ -61,19 +62,6 @@ Entries = Annotated[
     list[ServiceAccountIPAccessListEntryRequest],
     Body(description="Access list entries to add.", json_schema_extra={"maxItems": MAX_ENTRIES_PER_REQUEST}),
 ]
-
-
-def entry_schema(entry: AccessListEntry) -> ServiceAccountIPAccessListEntry:
-    return ServiceAccountIPAccessListEntry.model_validate(
-        {
-            "cidrBlock": entry.cidr_block,
-            "createdAt": entry.created_at,
-            "ipAddress": entry.ip_address,
-            "lastUsedAddress": entry.last_used_address,
-            "lastUsedAt": entry.last_used_at,
-            "requestCount": entry.request_count,
-        }
-    )
 
 
 def _inputs(body: Sequence[ServiceAccountIPAccessListEntryRequest]) -> list[EntryInput]:

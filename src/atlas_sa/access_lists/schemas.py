@@ -8,6 +8,7 @@ from typing import Annotated
 from pydantic import Field
 
 from atlas_sa.kit.schemas import Link, RequestModel, ResponseModel
+from atlas_sa.models import AccessListEntry
 from atlas_sa.service_accounts.schemas import not_null
 
 MAX_ENTRIES_PER_REQUEST = 200
@@ -38,3 +39,16 @@ class PaginatedServiceAccountIPAccessEntry(ResponseModel):
     links: list[Link]
     results: list[ServiceAccountIPAccessListEntry]
     total_count: int | None = Field(default=None, alias="totalCount")
+
+
+def entry_schema(entry: AccessListEntry) -> ServiceAccountIPAccessListEntry:
+    return ServiceAccountIPAccessListEntry.model_validate(
+        {
+            "cidrBlock": entry.cidr_block,
+            "createdAt": entry.created_at,
+            "ipAddress": entry.ip_address,
+            "lastUsedAddress": entry.last_used_address,
+            "lastUsedAt": entry.last_used_at,
+            "requestCount": entry.request_count,
+        }
+    )

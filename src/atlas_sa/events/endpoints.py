@@ -4,41 +4,40 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import Depends, Query
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import Request
 from starlette.responses import Response
 
-from atlas_sa.audit.catalogue import CATALOGUE, EventType
 from atlas_sa.audit.dependencies import Recorder
-from atlas_sa.errors import FieldViolation, InvalidQueryParameter
 from atlas_sa.events.repository import EventRepository
 from atlas_sa.events.schemas import (
+    V2,
     EventViewForNdsGroup,
     EventViewForOrg,
     GroupPaginatedEvent,
     OrgPaginatedEvent,
     PaginatedEventTypeDetailsResponse,
+    group_event,
+    org_event,
+    parse_instant,
 )
 from atlas_sa.events.service import EventQuery, EventService
 from atlas_sa.identity.caller import Caller
-from atlas_sa.kit.clock import isoformat
-from atlas_sa.kit.pagination import PageRequest, paginated, paging_with_count
+from atlas_sa.kit.pages import paginated, paging_with_count
+from atlas_sa.kit.pagination import PageRequest
 from atlas_sa.kit.rendering import ok
 from atlas_sa.kit.routing import atlas_router, request_session
 from atlas_sa.kit.state import app_state
 from atlas_sa.kit.urls import public_base
-from atlas_sa.models import Event
 from atlas_sa.orgs.repository import OrgRepository
 from atlas_sa.orgs.service import OrgService
 from atlas_sa.projects.repository import ProjectRepository
 from atlas_sa.projects.service import ProjectService
 
 EVENTS_VERSION = "2023-01-01"
-V2 = "/api/atlas/v2"
 router = atlas_router(EVENTS_VERSION, prefix=V2, tags=["Events"])
 
 
@@ -73,82 +72,6 @@ MinDate = Annotated[
 MaxDate = Annotated[
     str | None, Query(alias="maxDate", description="ISO 8601 date and time: only events created at or before it.")
 ]
-
-
-def parse_instant(name: str, raw: str | None) -> datetime | None:
-    """``minDate``/``maxDate``: ISO 8601, a date or a date and time; without a zone, UTC. Anything else is 400
-    ``INVALID_QUERY_PARAMETER``."""
-    if raw is None:
-        return None
-    try:
-        value = datetime.fromisoformat(raw)
-        return (value if value.tzinfo is not None else value.replace(tzinfo=UTC)).astimezone(UTC)
-    except (ValueError, OverflowError):
-        # OverflowError: a valid text whose UTC instant falls outside datetime's years 1..9999.
-        raise InvalidQueryParameter(
-            name, fields=[FieldViolation(name, "must be an ISO 8601 date and time, such as 2026-01-15T12:00:00Z")]
-        ) from None
-
-
-# --- rendering -------------------------------------------------------------------------------------------------
-
-
-def raw_schema(event: Event) -> dict[str, Any]:
-    """The event's raw document: Atlas's fields, then the target and what changed."""
-    raw: dict[str, Any] = dict(event.details)
-    raw.update(
-        {
-            "_t": event.event_type,
-            "cre": isoformat(event.created_at),
-            "description": CATALOGUE[EventType(event.event_type)].description,
-            "id": event.id,
-            "orgId": event.org_id,
-        }
-    )
-    if event.group_id is not None:
-        raw["cid"] = event.group_id
-    if event.request_id is not None:
-        raw["requestId"] = event.request_id
-    return raw
-
-
-def event_schema(base: str, event: Event, path: str, *, include_raw: bool) -> dict[str, Any]:
-    """An :class:`EventViewForOrg` (or ``…ForNdsGroup``, the same fields); ``path`` is the event's own URL, after
-    ``base`` (the server's public address; the command line passes the issuer URL)."""
-    body: dict[str, Any] = {
-        "created": isoformat(event.created_at),
-        "eventTypeName": event.event_type,
-        "id": event.id,
-        # Nobody at MongoDB acts on this server.
-        "isGlobalAdmin": False,
-        "links": [{"href": base + path, "rel": "self"}],
-        "orgId": event.org_id,
-    }
-    for key, value in (
-        ("groupId", event.group_id),
-        ("apiKeyId", event.api_key_id),
-        ("publicKey", event.public_key),
-        ("userId", event.user_id),
-        ("username", event.username),
-        ("remoteAddress", event.remote_address),
-    ):
-        if value is not None:
-            body[key] = value
-    # ApiUserEventViewForOrg: an API key's own events (API_KEY_*) name the key they concern, beside the key that
-    # acted (``publicKey``).
-    if event.event_type.startswith("API_KEY_") and "publicKey" in event.details:
-        body["targetPublicKey"] = event.details["publicKey"]
-    if include_raw:
-        body["raw"] = raw_schema(event)
-    return body
-
-
-def org_event(base: str, event: Event, include_raw: bool) -> dict[str, Any]:
-    return event_schema(base, event, f"{V2}/orgs/{event.org_id}/events/{event.id}", include_raw=include_raw)
-
-
-def group_event(base: str, event: Event, group_id: str, include_raw: bool) -> dict[str, Any]:
-    return event_schema(base, event, f"{V2}/groups/{group_id}/events/{event.id}", include_raw=include_raw)
 
 
 def _values(values: Sequence[str] | None) -> Sequence[str]:

@@ -16,7 +16,6 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 
 from atlas_sa.errors import FieldViolation, InvalidAttribute, InvalidPathParameter, InvalidQueryParameter
-from atlas_sa.kit.handlers import field_path
 from atlas_sa.kit.negotiation import (
     check_request_media_type,
     current_format,
@@ -24,6 +23,7 @@ from atlas_sa.kit.negotiation import (
     vendor_media_type,
 )
 from atlas_sa.kit.text import RULE, bad_json_location, bad_url_parameter
+from atlas_sa.kit.violations import field_path
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 _SESSION_KEY = "atlas_sa.session"

@@ -14,7 +14,8 @@ from atlas_sa.kit.routing import atlas_router
 from atlas_sa.onboarding.schemas import CreateOrganizationRequest, CreateOrganizationResponse
 from atlas_sa.onboarding.service import OnboardingService
 from atlas_sa.orgs.endpoints import ORGS_VERSION, org_schema
-from atlas_sa.service_accounts.endpoints import Accounts, new_account, org_account_schema
+from atlas_sa.service_accounts.endpoints import Accounts
+from atlas_sa.service_accounts.rendering import new_account, org_account_schema
 from atlas_sa.service_accounts.schemas import OrgServiceAccount
 
 router = atlas_router(ORGS_VERSION, prefix="/api/atlas/v2", tags=["Organizations"])

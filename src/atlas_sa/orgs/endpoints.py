@@ -11,14 +11,15 @@ from starlette.responses import Response
 
 from atlas_sa.audit.dependencies import Recorder
 from atlas_sa.identity.caller import Caller
-from atlas_sa.kit.pagination import PageRequest, paginated, paging_with_count
+from atlas_sa.kit.pages import paginated, paging_with_count
+from atlas_sa.kit.pagination import PageRequest
 from atlas_sa.kit.rendering import ok
 from atlas_sa.kit.routing import atlas_router, request_session
 from atlas_sa.kit.state import app_state
 from atlas_sa.kit.urls import public_base
 from atlas_sa.models import Organization
 from atlas_sa.orgs.repository import OrgRepository
-from atlas_sa.orgs.schemas import AtlasOrganization, PaginatedOrganization
+from atlas_sa.orgs.schemas import AtlasOrganization, PaginatedOrganization, org_document
 from atlas_sa.orgs.service import OrgService
 
 ORGS_VERSION = "2023-01-01"
@@ -37,18 +38,6 @@ Orgs = Annotated[OrgService, Depends(org_service)]
 
 def org_schema(request: Request, org: Organization) -> AtlasOrganization:
     return org_document(public_base(request), org)
-
-
-def org_document(base: str, org: Organization) -> AtlasOrganization:
-    """The organization as the API shows it, its link starting at ``base`` (the CLI passes the issuer URL)."""
-    return AtlasOrganization.model_validate(
-        {
-            "id": org.id,
-            "isDeleted": False,
-            "links": [{"href": f"{base}/api/atlas/v2/orgs/{org.id}", "rel": "self"}],
-            "name": org.name,
-        }
-    )
 
 
 @router.get("/orgs", operation_id="listOrganizations", response_model=PaginatedOrganization)

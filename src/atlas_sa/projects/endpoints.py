@@ -11,7 +11,8 @@ from starlette.responses import Response
 
 from atlas_sa.audit.dependencies import Recorder
 from atlas_sa.identity.caller import Caller
-from atlas_sa.kit.pagination import PageRequest, paginated, paging_with_count
+from atlas_sa.kit.pages import paginated, paging_with_count
+from atlas_sa.kit.pagination import PageRequest
 from atlas_sa.kit.rendering import no_content, ok
 from atlas_sa.kit.routing import atlas_router, request_session
 from atlas_sa.kit.state import app_state
@@ -21,7 +22,7 @@ from atlas_sa.orgs.endpoints import ORGS_VERSION
 from atlas_sa.orgs.repository import OrgRepository
 from atlas_sa.orgs.service import OrgService
 from atlas_sa.projects.repository import ProjectRepository
-from atlas_sa.projects.schemas import Group, GroupRequest, PaginatedAtlasGroup
+from atlas_sa.projects.schemas import Group, GroupRequest, PaginatedAtlasGroup, group_document
 from atlas_sa.projects.service import ProjectService
 
 router = atlas_router(ORGS_VERSION, prefix="/api/atlas/v2", tags=["Projects"])
@@ -40,22 +41,6 @@ Paging = Annotated[PageRequest, Depends(paging_with_count)]
 
 def group_schema(request: Request, project: Project) -> Group:
     return group_document(public_base(request), project)
-
-
-def group_document(base: str, project: Project) -> Group:
-    """The project as the API shows it, its link starting at ``base`` (the CLI passes the issuer URL)."""
-    return Group.model_validate(
-        {
-            "clusterCount": 0,
-            "created": project.created_at,
-            "id": project.id,
-            "links": [{"href": f"{base}/api/atlas/v2/groups/{project.id}", "rel": "self"}],
-            "name": project.name,
-            "orgId": project.org_id,
-            "tags": [],
-            "withDefaultAlertsSettings": True,
-        }
-    )
 
 
 @router.get("/groups", operation_id="listProjects", response_model=PaginatedAtlasGroup)

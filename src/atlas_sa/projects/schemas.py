@@ -8,6 +8,7 @@ from typing import Annotated
 from pydantic import Field
 
 from atlas_sa.kit.schemas import Link, RequestModel, ResponseModel
+from atlas_sa.models import Project
 
 PROJECT_NAME_PATTERN = r"^[\p{L}\p{N}\-_.(),:&@+' ]{1,64}$"
 
@@ -33,3 +34,19 @@ class PaginatedAtlasGroup(ResponseModel):
     links: list[Link]
     results: list[Group]
     total_count: int | None = Field(default=None, alias="totalCount")
+
+
+def group_document(base: str, project: Project) -> Group:
+    """The project as the API shows it, its link starting at ``base`` (the CLI passes the issuer URL)."""
+    return Group.model_validate(
+        {
+            "clusterCount": 0,
+            "created": project.created_at,
+            "id": project.id,
+            "links": [{"href": f"{base}/api/atlas/v2/groups/{project.id}", "rel": "self"}],
+            "name": project.name,
+            "orgId": project.org_id,
+            "tags": [],
+            "withDefaultAlertsSettings": True,
+        }
+    )

@@ -26,7 +26,7 @@ from atlas_sa import __version__
 from atlas_sa.api_keys.service import api_key_by_public_key
 from atlas_sa.identity.caller import Caller
 from atlas_sa.kit.addresses import client_ip
-from atlas_sa.kit.pagination import self_link
+from atlas_sa.kit.pages import self_link
 from atlas_sa.kit.rendering import ok
 from atlas_sa.kit.routing import atlas_router, request_session
 from atlas_sa.root.schemas import SystemStatus

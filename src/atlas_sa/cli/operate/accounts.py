@@ -28,7 +28,7 @@ from atlas_sa.cli.operate.shared import (
 )
 from atlas_sa.identity.principal import SYSTEM
 from atlas_sa.kit.pagination import PageRequest
-from atlas_sa.service_accounts.endpoints import (
+from atlas_sa.service_accounts.rendering import (
     account_changes,
     group_account_schema,
     listed_accounts,

@@ -14,8 +14,8 @@ import typer
 from atlas_sa.cli.main import ConfigOption, DatabaseUrlOption
 from atlas_sa.cli.operate.shared import JsonOption, Operation, Output, emit, operate, table, timestamp
 from atlas_sa.errors import GroupNotFound
-from atlas_sa.events.endpoints import group_event, org_event, parse_instant
 from atlas_sa.events.repository import EventRepository
+from atlas_sa.events.schemas import group_event, org_event, parse_instant
 from atlas_sa.events.service import EventQuery, EventService
 from atlas_sa.identity.principal import SYSTEM
 from atlas_sa.kit.pagination import DEFAULT_ITEMS_PER_PAGE, MAX_ITEMS_PER_PAGE, PageRequest

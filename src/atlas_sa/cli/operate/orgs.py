@@ -23,7 +23,7 @@ from atlas_sa.kit.pagination import PageRequest
 from atlas_sa.kit.rendering import to_jsonable
 from atlas_sa.onboarding.schemas import CreateOrganizationRequest, CreateOrganizationResponse
 from atlas_sa.onboarding.service import OnboardingService
-from atlas_sa.orgs.endpoints import org_document
+from atlas_sa.orgs.schemas import org_document
 
 app = typer.Typer(help="Organizations.", no_args_is_help=True)
 # A count needs no rows.

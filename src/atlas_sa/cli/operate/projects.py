@@ -21,8 +21,7 @@ from atlas_sa.cli.operate.shared import (
 )
 from atlas_sa.identity.principal import SYSTEM
 from atlas_sa.kit.rendering import to_jsonable
-from atlas_sa.projects.endpoints import group_document
-from atlas_sa.projects.schemas import GroupRequest
+from atlas_sa.projects.schemas import GroupRequest, group_document
 
 app = typer.Typer(help="Projects (the API's groups).", no_args_is_help=True)
 OrgOption = Annotated[str, typer.Option("--org", help="The organization's id.")]

@@ -35,7 +35,7 @@ from atlas_sa.errors import MaxSecretsPerServiceAccountExceeded
 from atlas_sa.identity.principal import SYSTEM
 from atlas_sa.kit.rendering import to_jsonable
 from atlas_sa.models import AccessToken, ServiceAccountSecret
-from atlas_sa.service_accounts.endpoints import issued_secret_schema, secret_schema
+from atlas_sa.service_accounts.rendering import issued_secret_schema, secret_schema
 from atlas_sa.service_accounts.service import MIN_SECRET_VALIDITY_HOURS, IssuedSecret, masked
 
 app = typer.Typer(help="Service-account secrets: create, delete, find the expiring ones, rotate.", no_args_is_help=True)

@@ -37,8 +37,8 @@ from atlas_sa.identity.principal import SYSTEM
 from atlas_sa.kit.clock import SystemClock
 from atlas_sa.kit.crypto import ServerKeys
 from atlas_sa.kit.db import parse_database_url, sqlite_file_missing
-from atlas_sa.kit.handlers import validation_to_atlas
 from atlas_sa.kit.pagination import MAX_ITEMS_PER_PAGE, PageRequest
+from atlas_sa.kit.violations import validation_to_atlas
 from atlas_sa.orgs.repository import OrgRepository
 from atlas_sa.orgs.service import OrgService
 from atlas_sa.projects.repository import ProjectRepository
