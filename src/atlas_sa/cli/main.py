@@ -1,7 +1,9 @@
 """``atlas-sa serve | bootstrap | keys rotate | db upgrade | db current``.
 
 Failures a user can cause (a bad database URL, an unreachable database, a busy port, a master key the database was
-not made with) end with one line on stderr and a non-zero exit code, never a traceback. Every command that writes
+not made with) end with one line on stderr and a non-zero exit code, never a traceback; so do click's usage errors
+(exit code 2) and, as a last resort, any failure nobody foresaw (exit code 1, :func:`main`; ``--debug`` adds the
+traceback). Every command that writes
 credentials, and ``serve``, first checks that the master key is the database's (:mod:`atlas_sa.auth.masterkey`);
 ``db upgrade`` and ``db current`` never touch keys.
 """
@@ -14,6 +16,7 @@ import logging
 import shlex
 import sys
 import threading
+import traceback
 from collections.abc import Coroutine
 from pathlib import Path
 from typing import Annotated, Any, NoReturn, TypeVar
@@ -31,8 +34,16 @@ from atlas_sa.settings import Settings
 T = TypeVar("T")
 log = logging.getLogger("atlas_sa.serve")
 _json_log = threading.Event()
+_debug = threading.Event()
 
-app = typer.Typer(help="atlas-sa: a self-hostable Atlas Admin API v2 Service Accounts server.", no_args_is_help=True)
+# Typer's own traceback for an unexpected exception is off (and never with local variables, which can hold the
+# master key or a secret): main() writes one line instead, and the traceback only with --debug.
+app = typer.Typer(
+    help="atlas-sa: a self-hostable Atlas Admin API v2 Service Accounts server.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    pretty_exceptions_show_locals=False,
+)
 db_app = typer.Typer(help="Database schema management.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 keys_app = typer.Typer(help="Token-signing keys.", no_args_is_help=True)
@@ -67,8 +78,13 @@ def main_options(
         bool,
         typer.Option("--version", callback=show_version, is_eager=True, help="Print the version and exit."),
     ] = False,
+    debug: Annotated[
+        bool, typer.Option("--debug", help="On an unexpected failure, print its traceback (no variables' values).")
+    ] = False,
 ) -> None:
     """atlas-sa: a self-hostable Atlas Admin API v2 Service Accounts server."""
+    if debug:
+        _debug.set()
 
 
 def say(message: str, level: int = logging.INFO) -> None:
@@ -314,5 +330,46 @@ def main() -> None:
     register_seed(app)
     from atlas_sa.cli.operate import register  # noqa: PLC0415 - its commands import this module's helpers
 
-    register(app, unless_running=sys.argv[1:2])
-    sys.exit(app())
+    # The command's name: the first argument that is not an option (``atlas-sa --debug db current``).
+    register(app, unless_running=[next((arg for arg in sys.argv[1:] if not arg.startswith("-")), "")])
+    # Not standalone: click hands its errors back instead of printing them (in a box drawn for a terminal, even in
+    # CI's logs), so they are written as every other failure is, in one line.
+    try:
+        code = app(standalone_mode=False)
+    except typer.Abort:
+        stop("aborted", 1)
+    except typer.TyperException as error:
+        usage_error(error)
+    except Exception as error:  # noqa: BLE001 - the last resort: one line, not a traceback
+        unexpected(error)
+    sys.exit(code)
+
+
+def usage_error(error: typer.TyperException) -> NoReturn:
+    """Click's error (a usage error: exit code 2) in one line, with where to read the usage."""
+    message = error.format_message()
+    if not message or "\n" in message:
+        # A command group run without a command (no_args_is_help): its help is the message, or typer has printed it
+        # already (rich help, an empty message). Shown whole, as click shows it.
+        if message:
+            typer.echo(message, err=True)
+        raise SystemExit(error.exit_code)
+    context = getattr(error, "ctx", None)
+    hint = f" (see {context.command_path} --help)" if context is not None else ""
+    stop(f"{message}{hint}", error.exit_code)
+
+
+def unexpected(error: Exception) -> NoReturn:
+    """A failure no command foresaw: its type and the first line of its message, exit code 1. The traceback with
+    ``--debug`` only; never the values of variables, which can hold a key or a secret."""
+    if _debug.is_set():
+        traceback.print_exception(error)
+    first = next(iter(str(error).strip().splitlines()), "")
+    detail = f"{type(error).__name__}: {first}" if first else type(error).__name__
+    stop(f"unexpected failure: {detail}" + ("" if _debug.is_set() else " (atlas-sa --debug … shows where)"), 1)
+
+
+def stop(message: str, code: int) -> NoReturn:
+    """:func:`fail` outside a command, where no click context turns ``typer.Exit`` into the exit code."""
+    say(f"atlas-sa: error: {message}", logging.ERROR)
+    raise SystemExit(code)
