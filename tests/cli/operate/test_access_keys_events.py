@@ -81,14 +81,16 @@ async def test_an_access_list_made_by_the_cli_is_enforced_and_its_events_listed(
         "atlas-sa-cli",
         "10.0.0.0/8",
     )
-    # A page of the human table: the API's page, newest first, and how to reach the next. (Compared with the API's
-    # page rather than spelled out: events of one second from different processes list in id order, and the ids'
-    # per-process bytes order this test's API events and the commands' among themselves at random.)
+    # A page of the human table, newest first (events of one second, made by this test's app and by the commands,
+    # in the order they were made: tests/kit/test_ids.py), the API's page, and how to reach the next.
     *page, more = cli("events", "list", "--org", org, "--limit", "2", "--page", "2").stdout.strip().splitlines()
-    api_page = (await http.get(f"/api/atlas/v2/orgs/{org}/events?itemsPerPage=2&pageNum=2", headers=EVENTS)).json()
-    assert [(r["EVENT TYPE"], r["ID"]) for r in rows("\n".join(page))] == [
-        (e["eventTypeName"], e["id"]) for e in api_page["results"]
+    shown_page = rows("\n".join(page))
+    assert [(r["EVENT TYPE"], r["BY"]) for r in shown_page] == [
+        ("SERVICE_ACCOUNT_ACCESS_LIST_ENTRY_ADDED", "atlas-sa-cli"),
+        ("SERVICE_ACCOUNT_ACCESS_LIST_ENTRY_ADDED", "atlas-sa-cli"),
     ]
+    api_page = (await http.get(f"/api/atlas/v2/orgs/{org}/events?itemsPerPage=2&pageNum=2", headers=EVENTS)).json()
+    assert [r["ID"] for r in shown_page] == [e["id"] for e in api_page["results"]]
     every = (await http.get(f"/api/atlas/v2/orgs/{org}/events?itemsPerPage=1", headers=EVENTS)).json()
     assert more == f"(events 3-4 of {every['totalCount']}; --page 3 for more)"
 
