@@ -53,7 +53,7 @@ def test_a_current_database_is_served_without_importing_alembic(tmp_path: Path) 
     upgrade(url)
     program = (
         "import sys\n"
-        "from atlas_sa.cli.main import migrate\n"
+        "from atlas_sa.cli.common import migrate\n"
         "from atlas_sa.settings import Settings\n"
         f"migrate(Settings(database_url={url!r}))\n"
         "print(sorted(m for m in sys.modules if m.split('.')[0] == 'alembic'))\n"

@@ -10,31 +10,33 @@ credentials, and ``serve``, first checks that the master key is the database's (
 
 from __future__ import annotations
 
-import asyncio
 import json
-import logging
 import shlex
 import sys
-import threading
 import traceback
-from collections.abc import Coroutine
 from pathlib import Path
-from typing import Annotated, Any, NoReturn, TypeVar
+from typing import Annotated, NoReturn
 
 import typer
 from pydantic import ValidationError
 from sqlalchemy.exc import SQLAlchemyError
 
 from atlas_sa import __version__
-from atlas_sa.config import SettingsProblem, load
-from atlas_sa.kit.crypto import KeyError_, check_key_settings
-from atlas_sa.kit.db import DatabaseUrlError, describe_database, parse_database_url, sqlite_file_missing
-from atlas_sa.settings import Settings
-
-T = TypeVar("T")
-log = logging.getLogger("atlas_sa.serve")
-_json_log = threading.Event()
-_debug = threading.Event()
+from atlas_sa.cli.common import (
+    ConfigOption,
+    DatabaseUrlOption,
+    debugging,
+    fail,
+    load_key_settings,
+    load_settings,
+    migrate,
+    run_with_keys,
+    safe_url,
+    stop,
+)
+from atlas_sa.cli.operate import register
+from atlas_sa.cli.seed import register as register_seed
+from atlas_sa.kit.db import parse_database_url, sqlite_file_missing
 
 # Typer's own traceback for an unexpected exception is off (and never with local variables, which can hold the
 # master key or a secret): main() writes one line instead, and the traceback only with --debug.
@@ -48,22 +50,6 @@ db_app = typer.Typer(help="Database schema management.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 keys_app = typer.Typer(help="Token-signing keys.", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
-
-DatabaseUrlOption = Annotated[
-    str | None,
-    typer.Option(
-        "--database-url", help="SQLAlchemy URL; default from ATLAS_SA_DATABASE_URL or sqlite:///./atlas-sa.db"
-    ),
-]
-
-ConfigOption = Annotated[
-    Path | None,
-    typer.Option(
-        "--config",
-        help="TOML settings file (`port = 8080`: the settings' names without ATLAS_SA_); default from ATLAS_SA_CONFIG. "
-        "Options outrank the environment, which outranks the file.",
-    ),
-]
 
 
 def show_version(value: bool) -> None:
@@ -84,92 +70,7 @@ def main_options(
 ) -> None:
     """atlas-sa: a self-hostable Atlas Admin API v2 Service Accounts server."""
     if debug:
-        _debug.set()
-
-
-def say(message: str, level: int = logging.INFO) -> None:
-    """A line for the user on stderr; a log record under `serve` with ATLAS_SA_LOG_FORMAT=json, where every line on
-    stderr is a JSON object."""
-    if _json_log.is_set():
-        log.log(level, "%s", message)
-    else:
-        typer.echo(message, err=True)
-
-
-def log_lines_as_json() -> None:
-    """``serve`` with ATLAS_SA_LOG_FORMAT=json: from now on :func:`say` writes log records."""
-    _json_log.set()
-
-
-def fail(message: str, code: int = 1) -> NoReturn:
-    say(f"atlas-sa: error: {message}", logging.ERROR)
-    raise typer.Exit(code)
-
-
-def warn(lines: list[str]) -> None:
-    for line in lines:
-        typer.echo(f"atlas-sa: warning: {line}", err=True)
-
-
-def load_settings(config_file: Path | None = None, **options: object) -> Settings:
-    """The one way every command gets its settings (:mod:`atlas_sa.config`): the same rules for each, warnings for
-    names that are not settings, and one line per broken rule (exit code 2)."""
-    try:
-        loaded = load(options, config_file)
-    except SettingsProblem as problem:
-        warn(problem.warnings)
-        for line in problem.lines[:-1]:
-            typer.echo(f"atlas-sa: error: {line}", err=True)
-        fail(problem.lines[-1], 2)
-    warn(loaded.warnings)
-    try:
-        parse_database_url(loaded.settings.database_url)
-    except DatabaseUrlError as exc:
-        fail(f"{loaded.origins.name('database_url')}: {exc}", 2)
-    return loaded.settings
-
-
-def load_key_settings(config_file: Path | None = None, **options: object) -> Settings:
-    """Settings for a command that uses the master key: refused at once when they can give none."""
-    settings = load_settings(config_file, **options)
-    try:
-        check_key_settings(settings)
-    except KeyError_ as exc:
-        fail(str(exc), 2)
-    return settings
-
-
-def safe_url(raw: str) -> str:
-    return describe_database(parse_database_url(raw))
-
-
-def run_with_keys(settings: Settings, work: Coroutine[Any, Any, T]) -> T:
-    """Run a command's database work; a key or database failure ends the command with one line."""
-    from atlas_sa.auth.masterkey import DatabaseKeyError  # noqa: PLC0415 - keeps `--help` and `db` commands lean
-
-    try:
-        return asyncio.run(work)
-    except DatabaseKeyError as exc:
-        fail(f"cannot use database {safe_url(settings.database_url)}: {exc}")
-    except KeyError_ as exc:
-        fail(str(exc))
-    except SQLAlchemyError as exc:
-        fail(f"cannot use database {safe_url(settings.database_url)}: {type(exc).__name__}")
-
-
-def migrate(settings: Settings) -> bool:
-    """Apply pending migrations; whether the database had no schema at all (a new database)."""
-    from atlas_sa.migrations import current_revision, is_current, upgrade  # noqa: PLC0415 - see migrations.HEAD
-
-    try:
-        if is_current(settings.database_url):
-            return False
-        fresh = current_revision(settings.database_url) is None
-        upgrade(settings.database_url)
-    except SQLAlchemyError as exc:
-        reason = (str(getattr(exc, "orig", None) or exc).strip().splitlines() or [type(exc).__name__])[0]
-        fail(f"cannot use database {safe_url(settings.database_url)}: {reason}")
-    return fresh
+        debugging.set()
 
 
 @app.command()
@@ -324,12 +225,8 @@ def version() -> None:
 
 
 def main() -> None:
-    from atlas_sa.cli.seed import register as register_seed  # noqa: PLC0415 - it uses this module's helpers
-
     # First: `seed` and `reset` are then this app's own commands, for which the operator's groups are not loaded.
     register_seed(app)
-    from atlas_sa.cli.operate import register  # noqa: PLC0415 - its commands import this module's helpers
-
     # The command's name: the first argument that is not an option (``atlas-sa --debug db current``).
     register(app, unless_running=[next((arg for arg in sys.argv[1:] if not arg.startswith("-")), "")])
     # Not standalone: click hands its errors back instead of printing them (in a box drawn for a terminal, even in
@@ -362,14 +259,8 @@ def usage_error(error: typer.TyperException) -> NoReturn:
 def unexpected(error: Exception) -> NoReturn:
     """A failure no command foresaw: its type and the first line of its message, exit code 1. The traceback with
     ``--debug`` only; never the values of variables, which can hold a key or a secret."""
-    if _debug.is_set():
+    if debugging.is_set():
         traceback.print_exception(error)
     first = next(iter(str(error).strip().splitlines()), "")
     detail = f"{type(error).__name__}: {first}" if first else type(error).__name__
-    stop(f"unexpected failure: {detail}" + ("" if _debug.is_set() else " (atlas-sa --debug … shows where)"), 1)
-
-
-def stop(message: str, code: int) -> NoReturn:
-    """:func:`fail` outside a command, where no click context turns ``typer.Exit`` into the exit code."""
-    say(f"atlas-sa: error: {message}", logging.ERROR)
-    raise SystemExit(code)
+    stop(f"unexpected failure: {detail}" + ("" if debugging.is_set() else " (atlas-sa --debug … shows where)"), 1)

@@ -20,7 +20,15 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from atlas_sa.cli.main import ConfigOption, DatabaseUrlOption, fail, load_key_settings, migrate, run_with_keys, safe_url
+from atlas_sa.cli.common import (
+    ConfigOption,
+    DatabaseUrlOption,
+    fail,
+    load_key_settings,
+    migrate,
+    run_with_keys,
+    safe_url,
+)
 from atlas_sa.kit.db import parse_database_url, sqlite_file_missing, sqlite_path
 
 if TYPE_CHECKING:

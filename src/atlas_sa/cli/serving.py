@@ -16,8 +16,8 @@ import uvicorn
 
 from atlas_sa import __version__
 from atlas_sa.app import create_app
+from atlas_sa.cli.common import fail, log_lines_as_json, migrate, run_with_keys, safe_url, say
 from atlas_sa.cli.credentials import start_up
-from atlas_sa.cli.main import fail, log_lines_as_json, migrate, run_with_keys, safe_url, say
 from atlas_sa.cli.protocol import http_protocol
 from atlas_sa.cli.seed import load_seed, migrate_and_apply
 from atlas_sa.kit.logs import configure_logging

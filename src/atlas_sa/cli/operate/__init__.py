@@ -21,7 +21,7 @@ def register(app: typer.Typer, *, unless_running: Sequence[str] = ()) -> None:
     own |= {group.name for group in app.registered_groups if group.name}
     if own.intersection(unless_running):
         return
-    from atlas_sa.cli.operate import (  # noqa: PLC0415 - they use atlas_sa.cli.main's helpers
+    from atlas_sa.cli.operate import (  # noqa: PLC0415 - only when a group may run (above)
         access_lists,
         accounts,
         api_keys,

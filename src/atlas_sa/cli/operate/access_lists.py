@@ -16,7 +16,7 @@ import typer
 from atlas_sa.access_lists.repository import AccessListRepository
 from atlas_sa.access_lists.schemas import entry_schema
 from atlas_sa.access_lists.service import AccessListService, EntryInput, network_text, parse_path_value
-from atlas_sa.cli.main import ConfigOption, DatabaseUrlOption
+from atlas_sa.cli.common import ConfigOption, DatabaseUrlOption
 from atlas_sa.cli.operate.shared import JsonOption, Operation, Output, emit, every_page, operate, org_of, table
 from atlas_sa.identity.principal import SYSTEM
 from atlas_sa.kit.pagination import PageRequest

@@ -11,7 +11,7 @@ from typing import Annotated, Any
 
 import typer
 
-from atlas_sa.cli.main import ConfigOption, DatabaseUrlOption
+from atlas_sa.cli.common import ConfigOption, DatabaseUrlOption
 from atlas_sa.cli.operate.shared import (
     JsonOption,
     Operation,

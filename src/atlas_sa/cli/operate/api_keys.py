@@ -12,7 +12,7 @@ from typing import Annotated, Any
 import typer
 
 from atlas_sa.api_keys.service import api_key_by_public_key, create_api_key, delete_api_key, list_api_keys
-from atlas_sa.cli.main import ConfigOption, DatabaseUrlOption
+from atlas_sa.cli.common import ConfigOption, DatabaseUrlOption
 from atlas_sa.cli.operate.shared import JsonOption, Operation, Output, emit, operate, table, timestamp
 from atlas_sa.models import ApiKey
 

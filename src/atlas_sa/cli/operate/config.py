@@ -10,7 +10,7 @@ from typing import Any
 import typer
 from pydantic import SecretStr
 
-from atlas_sa.cli.main import ConfigOption, DatabaseUrlOption, load_settings, safe_url
+from atlas_sa.cli.common import ConfigOption, DatabaseUrlOption, load_settings, safe_url
 from atlas_sa.cli.operate.shared import JsonOption, Output, cell, emit, table
 from atlas_sa.config import load
 

@@ -11,7 +11,7 @@ from typing import Annotated
 
 import typer
 
-from atlas_sa.cli.main import ConfigOption, DatabaseUrlOption
+from atlas_sa.cli.common import ConfigOption, DatabaseUrlOption
 from atlas_sa.cli.operate.shared import JsonOption, Operation, Output, emit, operate, table, timestamp
 from atlas_sa.errors import GroupNotFound
 from atlas_sa.events.repository import EventRepository

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from atlas_sa.cli.main import ConfigOption, DatabaseUrlOption
+from atlas_sa.cli.common import ConfigOption, DatabaseUrlOption
 from atlas_sa.cli.operate.shared import (
     JsonOption,
     Operation,

@@ -30,8 +30,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 # running servers on PostgreSQL (pg_notify in the same transaction), which drop what they cached of it.
 import atlas_sa.auth.cache  # noqa: F401
 from atlas_sa.audit.recording import CLI, EventRecorder
+from atlas_sa.cli.common import fail, load_key_settings, migrate, run_with_keys, safe_url
 from atlas_sa.cli.credentials import run_claimed
-from atlas_sa.cli.main import fail, load_key_settings, migrate, run_with_keys, safe_url
 from atlas_sa.errors import AtlasError
 from atlas_sa.identity.principal import SYSTEM
 from atlas_sa.kit.clock import SystemClock

@@ -8,7 +8,7 @@ import typer
 
 from atlas_sa.auth.repository import CredentialRepository
 from atlas_sa.auth.service import revoke_all
-from atlas_sa.cli.main import ConfigOption, DatabaseUrlOption
+from atlas_sa.cli.common import ConfigOption, DatabaseUrlOption
 from atlas_sa.cli.operate.shared import JsonOption, Operation, Output, emit, operate
 from atlas_sa.identity.principal import SYSTEM
 
