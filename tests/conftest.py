@@ -137,6 +137,13 @@ async def client(app: object) -> AsyncIterator[AtlasClient]:
 
 
 @pytest.fixture
+def routed(settings: Settings, clock: FrozenClock, db: Database, connect: ClientFactory) -> AtlasClient:
+    """A second app on the same database and clock, with the fast paths off: the routed answers a fast path's must
+    equal byte for byte."""
+    return connect(create_app(settings.model_copy(update={"fast_paths": False}), clock=clock, database=db))
+
+
+@pytest.fixture
 async def owner(client: AtlasClient) -> str:
     """Makes ``client`` the ``ORG_OWNER`` service account of a fresh organization named "home"; its id."""
     return await client.create_org("home")

@@ -3,7 +3,7 @@ served without touching the database once cached, and never stale after a change
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -26,15 +26,6 @@ TOKEN = "/api/oauth/token"
 def settings(database_url: str) -> Settings:
     # Minting many tokens for one client would meet the token endpoint's own rate limit (50 a minute).
     return settings_on(database_url, rate_limits_enabled=False)
-
-
-@pytest.fixture
-async def routed(settings: Settings, clock: FrozenClock, db: Database) -> AsyncIterator[AtlasClient]:
-    """A second app on the same database and clock, with the fast paths off: the reference answers."""
-    app = create_app(settings.model_copy(update={"fast_paths": False}), clock=clock, database=db)
-    transport = httpx.ASGITransport(app=app, client=("203.0.113.7", 50000))
-    async with AtlasClient(app=app, transport=transport, base_url="http://atlas.test") as c:
-        yield c
 
 
 @contextmanager

@@ -4,7 +4,6 @@ without the route at all."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any, NoReturn
 
 import httpx
@@ -57,15 +56,6 @@ LEFT_TO_THE_ROUTE = [
 def settings(database_url: str) -> Settings:
     # Many requests by one organization would meet its rate limit (500 a minute); a test below turns it back on.
     return Settings(database_url=database_url, secret_key="test-master-key-0123456789abcdef", rate_limits_enabled=False)
-
-
-@pytest.fixture
-async def routed(settings: Settings, clock: FrozenClock, db: Database) -> AsyncIterator[AtlasClient]:
-    """A second app on the same database and clock, with the fast paths off: the reference answers."""
-    app = create_app(settings.model_copy(update={"fast_paths": False}), clock=clock, database=db)
-    transport = httpx.ASGITransport(app=app, client=("203.0.113.7", 50000))
-    async with AtlasClient(app=app, transport=transport, base_url="http://atlas.test") as c:
-        yield c
 
 
 def comparable(response: httpx.Response) -> tuple[int, list[tuple[str, str]], bytes]:
