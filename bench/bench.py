@@ -119,15 +119,20 @@ class Scenario:
         )
 
 
-def measure(scenarios: list[Scenario], args: argparse.Namespace, results: Results) -> None:
+def interleave(scenarios: list[Scenario], args: argparse.Namespace, rounds: int) -> None:
     """Warm each scenario up, then run them round-robin: round 1 of every scenario, then round 2… Interleaved, a
     change in the machine's speed during the run (other tenants, the host) touches every scenario alike instead of
     whichever happened to run last, so the ratios compare like with like."""
     for scenario in scenarios:
         scenario.run(args, args.warmup)
-    for _ in range(args.runs):
+    for _ in range(rounds):
         for scenario in scenarios:
             scenario.runs.append(scenario.run(args, args.seconds))
+
+
+def measure(scenarios: list[Scenario], args: argparse.Namespace, results: Results) -> None:
+    """Each scenario's median over ``args.runs`` interleaved rounds (:func:`interleave`)."""
+    interleave(scenarios, args, args.runs)
     for scenario in scenarios:
         results.figures[scenario.name] = scenario.median()
 

@@ -127,11 +127,7 @@ def main() -> None:
     args.warmup = 2
     with ExitStack() as stack, tempfile.TemporaryDirectory(prefix="atlas-sa-cpu-") as tmp:
         scenarios = [start(stack, name, Path(tmp)) for name in args.servers]
-        for scenario in scenarios:
-            scenario.run(args, args.warmup)
-        for _ in range(args.rounds):
-            for scenario in scenarios:
-                scenario.runs.append(scenario.run(args, args.seconds))
+        bench.interleave(scenarios, args, args.rounds)
         for scenario in scenarios:
             cpu = statistics.median(r.cpu_ms or 0.0 for r in scenario.runs)
             rps = statistics.median(r.rps for r in scenario.runs)
